@@ -1,0 +1,91 @@
+// Package app wires textback together: database, queue, providers, service
+// and HTTP handler. cmd/textback and the end-to-end tests both use it.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/textback/textback/internal/api"
+	"github.com/textback/textback/internal/config"
+	"github.com/textback/textback/internal/providers/simulated"
+	"github.com/textback/textback/internal/service"
+	"github.com/textback/textback/internal/store"
+)
+
+// App is a running textback.
+type App struct {
+	Config    config.Config
+	DB        *store.DB
+	Svc       *service.Service
+	Queue     *service.RiverQueue
+	Simulated *simulated.Provider
+	Registry  *prometheus.Registry
+	Handler   http.Handler
+}
+
+// Open connects and migrates the database and builds the app; Start runs
+// its workers.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := Migrate(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sim := simulated.New(1000)
+	svc := &service.Service{
+		DB:        db,
+		PublicURL: cfg.PublicURL,
+		Log:       log,
+		Metrics:   service.NewMetrics(reg),
+		Providers: &service.Providers{DB: db, TwilioAPIURL: cfg.TwilioAPIURL, Simulated: sim, SendTimeout: 10 * time.Second},
+	}
+	q, err := service.NewRiverQueue(svc, service.QueueConfig{Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts,
+		RetryBase: cfg.RetryBase, PollInterval: cfg.PollInterval})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("error creating the job queue: %w", err)
+	}
+	svc.Queue = q
+	srv := &api.Server{Svc: svc, Log: log, Gatherer: reg}
+	return &App{Config: cfg, DB: db, Svc: svc, Queue: q, Simulated: sim, Registry: reg, Handler: srv.Handler()}, nil
+}
+
+// Migrate opens the database and applies textback's and the queue's migrations.
+func Migrate(ctx context.Context, url string) (*store.DB, error) {
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := service.MigrateQueue(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Start runs the send workers until Stop.
+func (a *App) Start(ctx context.Context) error { return a.Queue.Client.Start(ctx) }
+
+// Stop lets running sends finish (up to ctx's deadline) and closes the database.
+func (a *App) Stop(ctx context.Context) error {
+	err := a.Queue.Client.Stop(ctx)
+	if cerr := a.DB.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
