@@ -116,7 +116,7 @@ func (s *Service) SetTwilioSettings(ctx context.Context, workspaceID string, ts 
 	if !validSID(ts.AccountSID) {
 		return invalid("account_sid", "The account SID is AC followed by 32 hexadecimal characters.")
 	}
-	if len(ts.AuthToken) < 16 || len(ts.AuthToken) > 128 {
+	if len(ts.AuthToken) < 16 || len(ts.AuthToken) > 128 || !alnum(ts.AuthToken) {
 		return invalid("auth_token", "The auth token looks wrong: copy it from the Twilio console.")
 	}
 	cfg, _ := json.Marshal(ts)
@@ -130,6 +130,15 @@ func validSID(s string) bool {
 	}
 	for _, c := range s[2:] {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
 			return false
 		}
 	}
