@@ -126,6 +126,12 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Principa
 	if err != nil {
 		return nil, err
 	}
+	// last_used_at is kept to the minute: a write per request would be waste.
+	if p.LastUsedAt == nil || s.now().Sub(*p.LastUsedAt) > time.Minute {
+		if err := s.DB.Q().TouchAPIKey(ctx, p.KeyID); err != nil {
+			return nil, fmt.Errorf("error recording key use: %w", err)
+		}
+	}
 	return p, nil
 }
 

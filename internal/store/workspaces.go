@@ -143,17 +143,20 @@ type Principal struct {
 	UserID      string
 	Email       string
 	Role        string
+	LastUsedAt  *time.Time
 }
 
 // PrincipalByKeyHash finds the member behind a key hash, with the member's
 // current role (a demoted member's keys lose admin rights at once).
 func (q *Queries) PrincipalByKeyHash(ctx context.Context, hash string) (*Principal, error) {
 	p := &Principal{}
-	err := q.q.QueryRowContext(ctx, `SELECT k.id, k.workspace_id, k.user_id, u.email, m.role
+	var last sql.NullTime
+	err := q.q.QueryRowContext(ctx, `SELECT k.id, k.workspace_id, k.user_id, u.email, m.role, k.last_used_at
 		FROM api_keys k
 		JOIN members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
 		JOIN users u ON u.id = k.user_id
-		WHERE k.key_hash = $1`, hash).Scan(&p.KeyID, &p.WorkspaceID, &p.UserID, &p.Email, &p.Role)
+		WHERE k.key_hash = $1`, hash).Scan(&p.KeyID, &p.WorkspaceID, &p.UserID, &p.Email, &p.Role, &last)
+	p.LastUsedAt = timePtr(last)
 	return p, notFound(err, "api key")
 }
 
