@@ -95,10 +95,13 @@ func (q *Queries) ListLedger(ctx context.Context, workspaceID string, limit int)
 	return out, rows.Err()
 }
 
-// CreditsUsedSince is the net amount spent on SMS since t (debits less refunds).
+// CreditsUsedSince is the net amount spent on SMS created since t: their
+// debits less their refunds. A refund counts in the month of its message, so
+// the figure is never negative at a month boundary.
 func (q *Queries) CreditsUsedSince(ctx context.Context, workspaceID string, since time.Time) (int, error) {
 	var s int
-	err := q.q.QueryRowContext(ctx, `SELECT COALESCE(-SUM(delta), 0) FROM credit_ledger
-		WHERE workspace_id = $1 AND created_at >= $2 AND reason IN ('autoreply', 'standard_sms', 'refund')`, workspaceID, since.UTC()).Scan(&s)
+	err := q.q.QueryRowContext(ctx, `SELECT COALESCE(-SUM(l.delta), 0) FROM credit_ledger l
+		WHERE l.workspace_id = $1 AND l.reason IN ('autoreply', 'standard_sms', 'refund')
+		AND l.message_id IN (SELECT m.id FROM messages m WHERE m.workspace_id = $1 AND m.created_at >= $2)`, workspaceID, since.UTC()).Scan(&s)
 	return s, err
 }

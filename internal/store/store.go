@@ -119,6 +119,12 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("error starting transaction: %w", err)
 	}
 	tx := &Tx{Queries: &Queries{q: sqltx, d: &db.Dialect, now: db.now}, Tx: sqltx}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqltx.Rollback() // never leave the one SQLite connection inside a transaction
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = sqltx.Rollback()
 		return err
