@@ -189,6 +189,12 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "outcome must be answered, missed or in_progress."), nil)
 		return
 	}
+	if f.SiteID != "" {
+		if _, err := s.Svc.DB.Q().GetSite(r.Context(), c.WS.ID, f.SiteID); err != nil {
+			s.writeError(w, r, err, nil)
+			return
+		}
+	}
 	list, err := s.Svc.DB.Q().ListCalls(r.Context(), c.WS.ID, f)
 	if err != nil {
 		s.writeError(w, r, err, nil)

@@ -139,8 +139,8 @@ func (s *Server) Handler() http.Handler {
 // withKey authenticates the API key and enforces the route's role.
 func (s *Server) withKey(access Access, h keyed) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
 			s.writeError(w, r, errorf(http.StatusUnauthorized, "unauthorized", "Send an API key as Authorization: Bearer <key>."), nil)
 			return
 		}

@@ -28,7 +28,7 @@ var BcryptCost = 12
 const MinPasswordLength = 8
 
 // ErrWeakPassword is returned for passwords that are too short or too long.
-var ErrWeakPassword = errors.New("the password must have 8 to 72 bytes")
+var ErrWeakPassword = errors.New("The password must have 8 to 72 bytes.")
 
 // HashPassword returns the bcrypt hash of a password.
 func HashPassword(pw string) (string, error) {
