@@ -29,8 +29,9 @@ type Server struct {
 	Gatherer prometheus.Gatherer
 	Now      func() time.Time
 	Ready    func(ctx context.Context) error // nil: only the database ping
+	UI       http.Handler                    // the web UI, served for every other path
 
-	signIns *limiter
+	signIns *auth.Limiter
 }
 
 // Access says who may call a route. It is visible in the route table and a
@@ -107,13 +108,13 @@ func (s *Server) Routes() []Route {
 }
 
 // Handler returns the HTTP handler for every route, with logging and
-// security headers. extra is mounted beside the API (the web UI).
+// security headers; s.UI serves every path that is not the API's.
 func (s *Server) Handler() http.Handler {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
 	if s.signIns == nil {
-		s.signIns = newLimiter(10, 15*time.Minute, s.Now)
+		s.signIns = auth.NewLimiter(10, 15*time.Minute, s.Now)
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.Routes() {
@@ -129,6 +130,9 @@ func (s *Server) Handler() http.Handler {
 			panic("route " + rt.Pattern + " has no handler")
 		}
 		mux.HandleFunc(rt.Method+" "+rt.Pattern, h)
+	}
+	if s.UI != nil {
+		mux.Handle("/", s.UI)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": errorf(http.StatusNotFound, "not_found", "No such endpoint: %s %s.", r.Method, r.URL.Path)})
@@ -172,7 +176,7 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		h.ServeHTTP(w, r)
 	})
 }

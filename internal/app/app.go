@@ -17,6 +17,7 @@ import (
 	"github.com/textback/textback/internal/providers/simulated"
 	"github.com/textback/textback/internal/service"
 	"github.com/textback/textback/internal/store"
+	"github.com/textback/textback/internal/web"
 )
 
 // App is a running textback.
@@ -58,7 +59,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	svc.Queue = q
 	srv := &api.Server{Svc: svc, Log: log, Gatherer: reg}
-	return &App{Config: cfg, DB: db, Svc: svc, Queue: q, Simulated: sim, Registry: reg, Handler: srv.Handler()}, nil
+	a := &App{Config: cfg, DB: db, Svc: svc, Queue: q, Simulated: sim, Registry: reg}
+	ui := &web.UI{Svc: svc, Log: log, Demo: cfg.Demo,
+		Webhooks: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.Handler.ServeHTTP(w, r) })}
+	if srv.UI, err = ui.Handler(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("error loading the web UI: %w", err)
+	}
+	a.Handler = srv.Handler()
+	return a, nil
 }
 
 // Migrate opens the database and applies textback's and the queue's migrations.

@@ -77,6 +77,7 @@ func (s *SafeBuffer) String() string {
 type Options struct {
 	MaxAttempts int  // default 5
 	NoWorkers   bool // do not start the send workers: jobs stay queued
+	Demo        bool // demo mode: the UI offers "Simulate a missed call"
 }
 
 // New starts textback on a fresh SQLite file and creates a workspace (with
@@ -100,6 +101,7 @@ func New(t testing.TB, opts ...Options) *Env {
 	cfg.PollInterval = 10 * time.Millisecond
 	cfg.RetryBase = 20 * time.Millisecond
 	cfg.MaxAttempts = o.MaxAttempts
+	cfg.Demo = o.Demo
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
 	a, err := app.Open(ctx, cfg, log)

@@ -138,32 +138,42 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Principa
 // ErrInvalidCredentials is a wrong e-mail or password.
 var ErrInvalidCredentials = errors.New("wrong e-mail or password")
 
-// SignIn checks a user's password and returns a new API key for one of the
-// user's workspaces (the oldest membership unless workspaceID is given).
-func (s *Service) SignIn(ctx context.Context, email, password, workspaceID string) (*store.Member, string, error) {
+// CheckPassword checks a user's password and returns the user's membership
+// of workspaceID, or of the oldest workspace when workspaceID is "".
+func (s *Service) CheckPassword(ctx context.Context, email, password, workspaceID string) (*store.Member, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	u, err := s.DB.Q().GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, "", err
+		return nil, err
 	}
 	hash := ""
-	if u != nil && err == nil {
+	if err == nil {
 		hash = u.PasswordHash
 	}
 	if !auth.CheckPassword(hash, password) {
-		return nil, "", ErrInvalidCredentials
+		return nil, ErrInvalidCredentials
 	}
 	ms, err := s.DB.Q().Memberships(ctx, u.ID)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	for _, m := range ms {
 		if workspaceID == "" || m.WorkspaceID == workspaceID {
-			key, err := createKey(ctx, s.DB.Q(), m.WorkspaceID, u.ID, "signed in "+s.now().Format("2006-01-02 15:04"))
-			return &m, key, err
+			return &m, nil
 		}
 	}
-	return nil, "", ErrInvalidCredentials
+	return nil, ErrInvalidCredentials
+}
+
+// SignIn checks a user's password and returns a new API key for one of the
+// user's workspaces (the oldest membership unless workspaceID is given).
+func (s *Service) SignIn(ctx context.Context, email, password, workspaceID string) (*store.Member, string, error) {
+	m, err := s.CheckPassword(ctx, email, password, workspaceID)
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := createKey(ctx, s.DB.Q(), m.WorkspaceID, m.UserID, "signed in "+s.now().Format("2006-01-02 15:04"))
+	return m, key, err
 }
 
 // AddMember adds a user (created if new) to a workspace with a role.

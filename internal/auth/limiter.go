@@ -1,13 +1,14 @@
-package api
+package auth
 
 import (
 	"sync"
 	"time"
 )
 
-// limiter counts failures per key in a fixed window: after max failures the
+// Limiter counts failures per key in a fixed window: after max failures the
 // key is refused until the window that started with the first one ends.
-type limiter struct {
+// Sign-ins use it per e-mail and per client address.
+type Limiter struct {
 	mu     sync.Mutex
 	max    int
 	window time.Duration
@@ -20,12 +21,13 @@ type window struct {
 	n     int
 }
 
-func newLimiter(max int, w time.Duration, now func() time.Time) *limiter {
-	return &limiter{max: max, window: w, now: now, hits: map[string]*window{}}
+// NewLimiter allows max failures per key in each window.
+func NewLimiter(max int, w time.Duration, now func() time.Time) *Limiter {
+	return &Limiter{max: max, window: w, now: now, hits: map[string]*window{}}
 }
 
 // Blocked reports whether key has used up its failures.
-func (l *limiter) Blocked(key string) bool {
+func (l *Limiter) Blocked(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.hits[key]
@@ -33,7 +35,7 @@ func (l *limiter) Blocked(key string) bool {
 }
 
 // Fail counts one failure for key.
-func (l *limiter) Fail(key string) {
+func (l *Limiter) Fail(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
