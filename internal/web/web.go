@@ -250,6 +250,14 @@ var flashes = map[string]string{
 	"on":        "Autoresponder switched on.",
 	"off":       "Autoresponder switched off.",
 	"simulated": "Simulated a missed call: see it at the top of the log.",
+
+	"number":         "Tracking number added.",
+	"number-removed": "Tracking number removed.",
+	"twilio":         "Twilio account saved.",
+	"secret":         "New signing secret and bearer token generated: give them to your PBX now, the old ones no longer work.",
+	"topup":          "Credits added.",
+	"member":         "Member added.",
+	"key-revoked":    "API key revoked: programs using it no longer get in.",
 }
 
 // redirect answers a form post with 303 to target (a path of ours).

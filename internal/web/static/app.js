@@ -101,9 +101,20 @@ function setupAutosubmit() {
   document.querySelectorAll(".js-hide").forEach((el) => { el.hidden = true; });
 }
 
+// Forms with data-confirm ask first (removing a number, revoking a key,
+// regenerating the webhook secret).
+function setupConfirm() {
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (ev) => {
+      if (!window.confirm(form.dataset.confirm)) ev.preventDefault();
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupSwitch();
   setupCounter();
   setupCopy();
   setupAutosubmit();
+  setupConfirm();
 });
