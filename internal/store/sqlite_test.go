@@ -35,6 +35,11 @@ func TestInTxPanicRollsBack(t *testing.T) {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	testInTxPanicRollsBack(t, db)
+}
+
+func testInTxPanicRollsBack(t *testing.T, db *store.DB) {
+	ctx := context.Background()
 	f := storetest.Seed(t, db)
 	func() {
 		defer func() { _ = recover() }()

@@ -50,14 +50,15 @@ type DB struct {
 	Dialect Dialect
 	Path    string // the file, for SQLite
 	Now     func() time.Time
+
+	pgURL string // the connection URL, for PostgreSQL: the queue opens its own pgx pool on it
 }
 
-// Open connects to the database named by url: "sqlite:PATH" (or a bare path)
-// or, later, "postgres://...".
+// Open connects to the database named by url: "sqlite:PATH" (or a bare
+// path) or "postgres://..." (also "postgresql://...").
 func Open(ctx context.Context, url string) (*DB, error) {
-	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return nil, fmt.Errorf("PostgreSQL is not supported yet: use sqlite:PATH")
+	if IsPostgresURL(url) {
+		return openPostgres(ctx, url)
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
 	if path == "" {
@@ -84,7 +85,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 // Close closes the pool.
 func (db *DB) Close() error { return db.SQL.Close() }
 
-// Migrate applies textback's own migrations (River's are applied by the queue).
+// Migrate applies textback's own migrations (River's are applied by the
+// queue). When several processes may start together, run it inside
+// WithMigrationLock.
 func (db *DB) Migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations/"+db.Dialect.Name)
 	if err != nil {
