@@ -51,8 +51,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Metrics:   service.NewMetrics(reg),
 		Providers: &service.Providers{DB: db, TwilioAPIURL: cfg.TwilioAPIURL, Simulated: sim, SendTimeout: 10 * time.Second},
 	}
-	q, err := service.NewRiverQueue(svc, service.QueueConfig{Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts,
-		RetryBase: cfg.RetryBase, PollInterval: cfg.PollInterval})
+	q, err := service.NewRiverQueue(ctx, svc, service.QueueConfig{Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts,
+		RetryBase: cfg.RetryBase, PollInterval: cfg.PollInterval, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("error creating the job queue: %w", err)
@@ -70,17 +70,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-// Migrate opens the database and applies textback's and the queue's migrations.
+// Migrate opens the database and applies textback's and the queue's
+// migrations, under the migration lock: replicas starting together migrate
+// one after the other, and all but the first find nothing to do.
 func Migrate(ctx context.Context, url string) (*store.DB, error) {
 	db, err := store.Open(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := service.MigrateQueue(ctx, db); err != nil {
+	err = db.WithMigrationLock(ctx, func(ctx context.Context) error {
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		return service.MigrateQueue(ctx, db)
+	})
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -88,11 +92,11 @@ func Migrate(ctx context.Context, url string) (*store.DB, error) {
 }
 
 // Start runs the send workers until Stop.
-func (a *App) Start(ctx context.Context) error { return a.Queue.Client.Start(ctx) }
+func (a *App) Start(ctx context.Context) error { return a.Queue.Start(ctx) }
 
 // Stop lets running sends finish (up to ctx's deadline) and closes the database.
 func (a *App) Stop(ctx context.Context) error {
-	err := a.Queue.Client.Stop(ctx)
+	err := a.Queue.Stop(ctx)
 	if cerr := a.DB.Close(); err == nil {
 		err = cerr
 	}

@@ -1,6 +1,8 @@
 // Package apptest starts a whole textback in-process for end-to-end tests:
-// a real SQLite file, the real HTTP handler on a loopback server, River
-// workers, and a fake Twilio REST API reached through the official SDK.
+// a real database (a fresh SQLite file, or with TEXTBACK_TEST_DB=postgres a
+// fresh PostgreSQL database, see pgtest), the real HTTP handler on a
+// loopback server, River workers, and a fake Twilio REST API reached
+// through the official SDK.
 package apptest
 
 import (
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +31,7 @@ import (
 	"github.com/textback/textback/internal/providers/twilio/twiliotest"
 	"github.com/textback/textback/internal/service"
 	"github.com/textback/textback/internal/store"
+	"github.com/textback/textback/internal/store/pgtest"
 )
 
 // PublicURL is the address textback believes providers reach it at. It
@@ -78,9 +82,20 @@ type Options struct {
 	MaxAttempts int  // default 5
 	NoWorkers   bool // do not start the send workers: jobs stay queued
 	Demo        bool // demo mode: the UI offers "Simulate a missed call"
+
+	PollInterval time.Duration // how often idle workers poll for jobs; default 10ms
 }
 
-// New starts textback on a fresh SQLite file and creates a workspace (with
+// Database is the database the environments run on: "postgres" when
+// TEXTBACK_TEST_DB=postgres, else "sqlite".
+func Database() string {
+	if os.Getenv("TEXTBACK_TEST_DB") == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// New starts textback on a fresh database (see Database) and creates a workspace (with
 // its Twilio account set to the fake) whose admin key is e.AdminKey.
 func New(t testing.TB, opts ...Options) *Env {
 	t.Helper()
@@ -96,9 +111,15 @@ func New(t testing.TB, opts ...Options) *Env {
 	e.Twilio.SetCredentials(TwilioSID, TwilioToken)
 	cfg := config.Defaults()
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "textback.db")
+	if Database() == "postgres" {
+		cfg.DatabaseURL = pgtest.NewDatabase(t) // dropped after the cleanup below has stopped textback
+	}
 	cfg.PublicURL = PublicURL
 	cfg.TwilioAPIURL = e.Twilio.URL
 	cfg.PollInterval = 10 * time.Millisecond
+	if o.PollInterval > 0 {
+		cfg.PollInterval = o.PollInterval
+	}
 	cfg.RetryBase = 20 * time.Millisecond
 	cfg.MaxAttempts = o.MaxAttempts
 	cfg.Demo = o.Demo
@@ -119,11 +140,7 @@ func New(t testing.TB, opts ...Options) *Env {
 		e.Server.Close()
 		stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if o.NoWorkers {
-			_ = a.DB.Close()
-			return
-		}
-		_ = a.Stop(stop)
+		_ = a.Stop(stop) // without workers: closes the database and the queue's pool
 	})
 	cw, err := a.Svc.CreateWorkspace(ctx, service.NewWorkspace{Name: "Test Clinic", TimeZone: "Europe/Paris",
 		AdminEmail: "admin@clinic.test", AdminPassword: "correct horse battery"})

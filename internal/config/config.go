@@ -24,6 +24,8 @@ type Config struct {
 	PollInterval time.Duration
 	RetryBase    time.Duration
 	MaxAttempts  int
+	JobTimeout   time.Duration
+	RescueAfter  time.Duration
 }
 
 // Defaults are the settings with nothing given.
@@ -37,6 +39,8 @@ func Defaults() Config {
 		PollInterval: 50 * time.Millisecond,
 		RetryBase:    2 * time.Second,
 		MaxAttempts:  10,
+		JobTimeout:   30 * time.Second,
+		RescueAfter:  time.Minute,
 	}
 }
 
@@ -52,6 +56,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often idle send workers look for new jobs")
 	fs.DurationVar(&c.RetryBase, "retry-base", c.RetryBase, "first retry delay of a failed send; it doubles each attempt")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", c.MaxAttempts, "send attempts before a message is given up")
+	fs.DurationVar(&c.JobTimeout, "job-timeout", c.JobTimeout, "a send attempt is cancelled after this long")
+	fs.DurationVar(&c.RescueAfter, "rescue-after", c.RescueAfter, "a send still running after this long (its process died) is tried again; more than --job-timeout")
 }
 
 func env(name, def string) string {
@@ -89,6 +95,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 1 || c.MaxAttempts < 1 || c.PollInterval <= 0 || c.RetryBase <= 0 {
 		errs = append(errs, errors.New("--workers, --max-attempts, --poll-interval and --retry-base must be positive"))
+	}
+	if c.JobTimeout <= 0 || c.RescueAfter <= c.JobTimeout {
+		errs = append(errs, errors.New("--job-timeout must be positive and --rescue-after longer than it"))
 	}
 	return errors.Join(errs...)
 }

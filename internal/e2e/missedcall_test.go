@@ -1,6 +1,7 @@
-// Package e2e drives a whole textback through its webhooks and API: real
-// SQLite, real HTTP, River workers, and a fake Twilio API reached through
-// the official SDK.
+// Package e2e drives a whole textback through its webhooks and API: a real
+// database (SQLite, or PostgreSQL with TEXTBACK_TEST_DB=postgres), real
+// HTTP, River workers, and a fake Twilio API reached through the official
+// SDK.
 package e2e
 
 import (

@@ -1,14 +1,19 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -31,7 +36,10 @@ type QueueConfig struct {
 	MaxAttempts  int           // before a transiently failing message is given up
 	RetryBase    time.Duration // first retry delay; doubles each attempt, with jitter
 	RetryMax     time.Duration
-	PollInterval time.Duration // how often idle workers look for new jobs
+	PollInterval time.Duration // how often idle workers look for new jobs (on PostgreSQL a fallback: LISTEN/NOTIFY wakes them)
+	JobTimeout   time.Duration // a send attempt is cancelled after this long
+	RescueAfter  time.Duration // a job still running after this long (its process died) is run again
+	PoolSize     int32         // PostgreSQL: connections of the workers' own pgx pool
 }
 
 func (c *QueueConfig) defaults() {
@@ -50,22 +58,60 @@ func (c *QueueConfig) defaults() {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 50 * time.Millisecond
 	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = 30 * time.Second
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = max(time.Minute, 2*c.JobTimeout)
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = 5
+	}
 }
 
 // RiverQueue runs send jobs with River on the application database.
+//
+// On SQLite one client on River's SQLite driver inserts and works jobs. On
+// PostgreSQL two clients share the work: the store's transactions are
+// database/sql ones, so send jobs are inserted by an insert-only client on
+// River's database/sql driver, in the very transaction that debits the
+// credits; the jobs are worked by a client on River's pgx driver with a pgx
+// pool of its own, which LISTENs for new jobs. River's insert sends
+// NOTIFY river_insert inside the inserting transaction (whatever the
+// driver), so the workers of every replica wake when it commits; polling
+// every PollInterval remains as the fallback (River skips the NOTIFY for an
+// insert that follows another within its fetch cooldown).
 type RiverQueue struct {
-	Client *river.Client[*sql.Tx]
+	inserter *river.Client[*sql.Tx]
+	start    func(context.Context) error
+	stop     func(context.Context) error
 }
 
 // EnqueueSend inserts the send job in the caller's transaction.
 func (q *RiverQueue) EnqueueSend(ctx context.Context, tx *store.Tx, messageID string) error {
-	_, err := q.Client.InsertTx(ctx, tx.Tx, SendArgs{MessageID: messageID}, nil)
+	_, err := q.inserter.InsertTx(ctx, tx.Tx, SendArgs{MessageID: messageID}, nil)
 	return err
 }
 
-// MigrateQueue applies River's own migrations.
+// Start runs the send workers until Stop.
+func (q *RiverQueue) Start(ctx context.Context) error { return q.start(ctx) }
+
+// Stop lets running sends finish (up to ctx's deadline), then releases the
+// queue's own connections. The application database stays open.
+func (q *RiverQueue) Stop(ctx context.Context) error { return q.stop(ctx) }
+
+// MigrateQueue applies River's own migrations. Several processes starting
+// together should run it inside store.DB.WithMigrationLock.
 func MigrateQueue(ctx context.Context, db *store.DB) error {
-	m, err := rivermigrate.New(riversqlite.New(db.SQL), nil)
+	var (
+		m   *rivermigrate.Migrator[*sql.Tx]
+		err error
+	)
+	if db.Dialect.Name == "postgres" {
+		m, err = rivermigrate.New(riverdatabasesql.New(db.SQL), nil)
+	} else {
+		m, err = rivermigrate.New[*sql.Tx](riversqlite.New(db.SQL), nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -75,25 +121,71 @@ func MigrateQueue(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
-// NewRiverQueue makes the queue and its workers (started with Client.Start).
-func NewRiverQueue(s *Service, cfg QueueConfig) (*RiverQueue, error) {
+// NewRiverQueue makes the queue and its workers (started with Start).
+func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueue, error) {
 	cfg.defaults()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &sendWorker{s: s})
-	client, err := river.NewClient(riversqlite.New(s.DB.SQL), &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
-		Workers:           workers,
-		MaxAttempts:       cfg.MaxAttempts,
-		RetryPolicy:       &backoff{base: cfg.RetryBase, max: cfg.RetryMax},
-		FetchPollInterval: cfg.PollInterval,
-		FetchCooldown:     min(cfg.PollInterval, 20*time.Millisecond),
-		Logger:            s.Log.With("component", "queue"),
-		JobTimeout:        2 * time.Minute,
-	})
+	if s.DB.Dialect.Name != "postgres" {
+		client, err := river.NewClient(riversqlite.New(s.DB.SQL), riverConfig(s, cfg, workers, true))
+		if err != nil {
+			return nil, err
+		}
+		return &RiverQueue{inserter: client, start: client.Start, stop: client.Stop}, nil
+	}
+	// Same settings on both clients: an inserted job takes its MaxAttempts
+	// from the inserting client.
+	inserter, err := river.NewClient(riverdatabasesql.New(s.DB.SQL), riverConfig(s, cfg, workers, false))
 	if err != nil {
 		return nil, err
 	}
-	return &RiverQueue{Client: client}, nil
+	pool, err := s.DB.NewPgxPool(ctx, cfg.PoolSize)
+	if err != nil {
+		return nil, err
+	}
+	worker, err := river.NewClient(riverpgxv5.New(pool), riverConfig(s, cfg, workers, true))
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	stop := func(ctx context.Context) error {
+		err := worker.Stop(ctx)
+		pool.Close()
+		return err
+	}
+	return &RiverQueue{inserter: inserter, start: worker.Start, stop: stop}, nil
+}
+
+// riverConfig is the queue's River configuration; work adds the queue the
+// client works (without it the client only inserts).
+func riverConfig(s *Service, cfg QueueConfig, workers *river.Workers, work bool) *river.Config {
+	c := &river.Config{
+		Workers:              workers,
+		MaxAttempts:          cfg.MaxAttempts,
+		RetryPolicy:          &backoff{base: cfg.RetryBase, max: cfg.RetryMax},
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        min(cfg.PollInterval, 20*time.Millisecond),
+		Logger:               s.Log.With("component", "queue"),
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+	}
+	if work {
+		c.ID = clientID()
+		c.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	}
+	return c
+}
+
+// clientID names this process's workers in River's tables (river_leader,
+// a job's attempted_by) and logs: host, process id and a random suffix, so
+// that replicas on one host are told apart.
+func clientID() string {
+	host, _ := os.Hostname()
+	host = strings.NewReplacer(".", "_", "-", "_").Replace(host)
+	if len(host) > 60 {
+		host = host[:60]
+	}
+	return fmt.Sprintf("%s_pid%d_%s", cmp.Or(host, "unknown_host"), os.Getpid(), ids.Random(6))
 }
 
 // backoff doubles the delay each attempt, with ±25 % jitter so that many
@@ -153,7 +245,7 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 		if status.Rank() < sms.StatusSent.Rank() {
 			status = sms.StatusSent
 		}
-		if err := q.MarkAccepted(ctx, m.ID, res.ProviderMessageID, string(status)); err != nil {
+		if err := s.recordAccepted(ctx, m.ID, res.ProviderMessageID, string(status)); err != nil {
 			// The provider has the message: do not return an error, a retry would send it twice.
 			s.Log.Error("message accepted by the provider but not recorded", "message", m.ID, "provider_message_id", res.ProviderMessageID, "err", err)
 		}
@@ -173,6 +265,24 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 	}
 	s.Metrics.Sends.WithLabelValues(m.Provider, "failed").Inc()
 	return s.giveUp(ctx, m.ID, se)
+}
+
+// recordAccepted records that the provider took a message. The provider
+// already has it, so this must not be lost to the job's deadline (or the
+// job's cancellation at shutdown) nor to a busy connection pool: it runs on
+// a context of its own and is tried a few times. Were it lost, the message
+// would stay "sending" with no provider id for its status reports.
+func (s *Service) recordAccepted(ctx context.Context, id, providerMessageID, status string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var err error
+	for try := range 5 {
+		if err = s.DB.Q().MarkAccepted(ctx, id, providerMessageID, status); err == nil || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+	}
+	return err
 }
 
 // reject ends a message the provider refused outright: it was certainly not
