@@ -14,6 +14,7 @@ import (
 	"github.com/textback/textback/internal/api"
 	"github.com/textback/textback/internal/apptest"
 	"github.com/textback/textback/internal/providers/generic"
+	"github.com/textback/textback/internal/providers/kannel"
 	"github.com/textback/textback/internal/providers/twilio"
 	"github.com/textback/textback/internal/service"
 	"github.com/textback/textback/internal/store"
@@ -80,6 +81,14 @@ var accessCases = map[string]accessCase{
 	"PUT /api/v1/providers/twilio": {path: fixed("/api/v1/providers/twilio"), ok: 200,
 		body: func(f *accessFixture) any {
 			return map[string]string{"account_sid": apptest.TwilioSID, "auth_token": apptest.TwilioToken}
+		}},
+	"PUT /api/v1/providers/smpp": {path: fixed("/api/v1/providers/smpp"), ok: 200,
+		body: func(f *accessFixture) any {
+			return map[string]any{"host": "127.0.0.1", "port": 1, "system_id": "matrix", "password": "secret"}
+		}},
+	"PUT /api/v1/providers/kannel": {path: fixed("/api/v1/providers/kannel"), ok: 200,
+		body: func(f *accessFixture) any {
+			return map[string]string{"sendsms_url": "http://127.0.0.1:1/cgi-bin/sendsms", "username": "matrix", "password": "secret"}
 		}},
 	"GET /api/v1/webhooks": {path: fixed("/api/v1/webhooks"), ok: 200},
 	"GET /api/v1/members":  {path: fixed("/api/v1/members"), ok: 200},
@@ -334,11 +343,13 @@ type webhookCase struct {
 	twilio bool
 	form   func(w *webhookFixture) url.Values // Twilio
 	event  func(w *webhookFixture) []byte     // generic
+	query  func(w *webhookFixture) url.Values // Kannel: a GET whose token goes in the query
 }
 
 type webhookFixture struct {
 	to         string // the workspace's tracking number
 	messageSID string // the provider id of an autoreply sent through Twilio
+	kannelID   string // a message sent through Kannel
 	n          int
 }
 
@@ -368,6 +379,24 @@ var webhookCases = map[string]webhookCase{
 			Status: "missed", OccurredAt: time.Now().UTC().Format(time.RFC3339)})
 		return b
 	}},
+	"GET /webhooks/kannel/{workspace_id}/dlr": {query: func(w *webhookFixture) url.Values {
+		return url.Values{"message_id": {w.kannelID}, "type": {"2"}, "answer": {"attack"}}
+	}},
+	"GET /webhooks/kannel/{workspace_id}/mo": {query: func(w *webhookFixture) url.Values {
+		return url.Values{"from": {strings.TrimPrefix(attackCaller, "+")}, "to": {w.to}, "text": {"STOP"}}
+	}},
+}
+
+// kannelGet calls a Kannel callback with a token ("" for none).
+func kannelGet(e *apptest.Env, path string, q url.Values, token string) *apptest.Response {
+	v := url.Values{}
+	for k, x := range q {
+		v[k] = x
+	}
+	if token != "" {
+		v.Set("token", token)
+	}
+	return e.Do("GET", path+"?"+v.Encode(), nil, nil)
 }
 
 // webhookState is what an accepted webhook would change: calls, message
@@ -425,6 +454,12 @@ func TestWebhooksRejectUnsigned(t *testing.T) {
 		t.Fatalf("the first autoreply is not stored with its Twilio id: %+v %v", msgs, err)
 	}
 	w.messageSID = *msgs[0].ProviderMessageID
+	kannelMsg := store.Message{ID: "msg_kannel_fixture", WorkspaceID: e.Workspace.ID, Kind: "standard", To: "+14155550155", From: w.to,
+		Body: "sent through Kannel", Encoding: "GSM-7", Segments: 1, Provider: service.ProviderKannel, Status: "sent"}
+	if err := e.App.DB.Q().InsertMessage(context.Background(), &kannelMsg); err != nil {
+		t.Fatal(err)
+	}
+	w.kannelID = kannelMsg.ID
 
 	var secret string
 	{
@@ -450,7 +485,16 @@ func TestWebhooksRejectUnsigned(t *testing.T) {
 		}
 		path := strings.Replace(rt.Pattern, "{workspace_id}", e.Workspace.ID, 1)
 		foreignPath := strings.Replace(rt.Pattern, "{workspace_id}", "ws_nope", 1)
-		if c.twilio {
+		if c.query != nil {
+			q := c.query(w)
+			token := kannel.Token(secret, e.Workspace.ID)
+			wantError(t, kannelGet(e, path, q, ""), 403, "", name+" without a token")
+			wantError(t, kannelGet(e, path, q, "0123456789abcdef0123456789abcdef01234567"), 403, "", name+" with a garbage token")
+			wantError(t, kannelGet(e, path, q, kannel.Token("whsec_wrong", e.Workspace.ID)), 403, "", name+" with another secret's token")
+			wantError(t, kannelGet(e, path, q, e.Workspace.WebhookToken), 403, "", name+" with the generic bearer token")
+			wantError(t, kannelGet(e, foreignPath, q, token), 403, "", name+" for an unknown workspace")
+			wantError(t, kannelGet(e, foreignPath, q, kannel.Token(secret, "ws_nope")), 403, "", name+" for an unknown workspace, with its token")
+		} else if c.twilio {
 			form := c.form(w)
 			wantError(t, e.TwilioPostSigned(path, form, ""), 403, "", name+" without signature")
 			wantError(t, e.TwilioPostSigned(path, form, "bm90IGEgc2lnbmF0dXJl"), 403, "", name+" with a garbage signature")
@@ -493,10 +537,12 @@ func TestWebhooksRejectUnsigned(t *testing.T) {
 
 	// Control: the same requests rightly signed are taken.
 	for name, c := range webhookCases {
-		pattern := strings.TrimPrefix(name, "POST ")
+		_, pattern, _ := strings.Cut(name, " ")
 		path := strings.Replace(pattern, "{workspace_id}", e.Workspace.ID, 1)
 		var r *apptest.Response
-		if c.twilio {
+		if c.query != nil {
+			r = kannelGet(e, path, c.query(w), kannel.Token(secret, e.Workspace.ID))
+		} else if c.twilio {
 			r = e.TwilioPost(path, c.form(w))
 		} else {
 			b := c.event(w)

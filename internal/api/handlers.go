@@ -329,7 +329,17 @@ func (s *Server) getProviders(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		s.writeError(w, r, err, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"twilio": tv, "simulated": map[string]bool{"available": true}})
+	sv, err := s.smppView(r, c.WS.ID)
+	if err != nil {
+		s.writeError(w, r, err, nil)
+		return
+	}
+	kv, err := s.kannelView(r, c.WS.ID)
+	if err != nil {
+		s.writeError(w, r, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"twilio": tv, "smpp": sv, "kannel": kv, "simulated": map[string]bool{"available": true}})
 }
 
 func (s *Server) putTwilio(w http.ResponseWriter, r *http.Request, c *reqCtx) {
@@ -361,6 +371,7 @@ func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 			"message_status_url": u.MessageStatus, "incoming_message_url": u.IncomingMessage},
 		"generic": map[string]string{"call_events_url": s.Svc.GenericCallEventsURL(c.WS.ID), "signing_secret": c.WS.WebhookSecret,
 			"bearer_token": c.WS.WebhookToken},
+		"kannel": map[string]string{"dlr_url": s.Svc.KannelURLs(c.WS).DLR, "mo_url": s.Svc.KannelURLs(c.WS).MO},
 	})
 }
 

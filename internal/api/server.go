@@ -91,6 +91,8 @@ func (s *Server) Routes() []Route {
 		{"GET", "/api/v1/usage", Member, keyed(s.usage)},
 		{"GET", "/api/v1/providers", Admin, keyed(s.getProviders)},
 		{"PUT", "/api/v1/providers/twilio", Admin, keyed(s.putTwilio)},
+		{"PUT", "/api/v1/providers/smpp", Admin, keyed(s.putSMPP)},
+		{"PUT", "/api/v1/providers/kannel", Admin, keyed(s.putKannel)},
 		{"GET", "/api/v1/webhooks", Admin, keyed(s.getWebhooks)},
 		{"GET", "/api/v1/members", Admin, keyed(s.listMembers)},
 		{"POST", "/api/v1/members", Admin, keyed(s.addMember)},
@@ -104,6 +106,8 @@ func (s *Server) Routes() []Route {
 		{"POST", "/webhooks/twilio/{workspace_id}/message-status", Webhook, http.HandlerFunc(s.twilioMessageStatus)},
 		{"POST", "/webhooks/twilio/{workspace_id}/incoming-message", Webhook, http.HandlerFunc(s.twilioIncomingMessage)},
 		{"POST", "/webhooks/generic/{workspace_id}/call-events", Webhook, http.HandlerFunc(s.genericCallEvent)},
+		{"GET", "/webhooks/kannel/{workspace_id}/dlr", Webhook, http.HandlerFunc(s.kannelDLR)},
+		{"GET", "/webhooks/kannel/{workspace_id}/mo", Webhook, http.HandlerFunc(s.kannelMO)},
 	}
 }
 

@@ -51,6 +51,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Metrics:   service.NewMetrics(reg),
 		Providers: &service.Providers{DB: db, TwilioAPIURL: cfg.TwilioAPIURL, Simulated: sim, SendTimeout: 10 * time.Second},
 	}
+	svc.Providers.Carriers = service.NewCarriers(svc) // SMPP binds (opened by Start) and Kannel
 	q, err := service.NewRiverQueue(ctx, svc, service.QueueConfig{Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts,
 		RetryBase: cfg.RetryBase, PollInterval: cfg.PollInterval, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter})
 	if err != nil {
@@ -91,12 +92,20 @@ func Migrate(ctx context.Context, url string) (*store.DB, error) {
 	return db, nil
 }
 
-// Start runs the send workers until Stop.
-func (a *App) Start(ctx context.Context) error { return a.Queue.Start(ctx) }
+// Start runs the send workers and opens the SMPP binds until Stop.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.Svc.Providers.Carriers.Start(ctx); err != nil {
+		return err
+	}
+	return a.Queue.Start(ctx)
+}
 
 // Stop lets running sends finish (up to ctx's deadline) and closes the database.
 func (a *App) Stop(ctx context.Context) error {
 	err := a.Queue.Stop(ctx)
+	if cerr := a.Svc.Providers.Carriers.Stop(ctx); err == nil { // after the sends: they may use the binds
+		err = cerr
+	}
 	if cerr := a.DB.Close(); err == nil {
 		err = cerr
 	}

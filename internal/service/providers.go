@@ -37,6 +37,7 @@ type Providers struct {
 	TwilioAPIURL string
 	Simulated    *simulated.Provider
 	SendTimeout  time.Duration
+	Carriers     *Carriers // SMPP and Kannel; nil: not available
 
 	mu     sync.Mutex
 	twilio map[string]cachedSender // by workspace
@@ -57,6 +58,10 @@ func (p *Providers) For(ctx context.Context, workspaceID, name string) (sms.Prov
 		return p.Simulated, nil
 	case ProviderTwilio:
 		return p.twilioFor(ctx, workspaceID)
+	case ProviderSMPP, ProviderKannel:
+		if p.Carriers != nil {
+			return p.Carriers.For(ctx, workspaceID, name)
+		}
 	}
 	return nil, fmt.Errorf("%w: unknown provider %q", ErrNotConfigured, name)
 }

@@ -238,7 +238,7 @@ type NewTrackingNumber struct {
 // CallProviders are where calls can come from; SMSProviders what replies go out through.
 var (
 	CallProviders = map[string]bool{ProviderTwilio: true, ProviderGeneric: true}
-	SMSProviders  = map[string]bool{ProviderTwilio: true, ProviderSimulated: true}
+	SMSProviders  = map[string]bool{ProviderTwilio: true, ProviderSMPP: true, ProviderKannel: true, ProviderSimulated: true}
 )
 
 // AddTrackingNumber adds a number to a site.
@@ -257,7 +257,7 @@ func (s *Service) AddTrackingNumber(ctx context.Context, workspaceID, siteID str
 		}
 	}
 	if !SMSProviders[n.SMSProvider] {
-		return nil, invalid("sms_provider", "The SMS provider is twilio or simulated.")
+		return nil, invalid("sms_provider", "The SMS provider is twilio, smpp, kannel or simulated.")
 	}
 	if n.RingTimeoutSeconds == 0 {
 		n.RingTimeoutSeconds = 20

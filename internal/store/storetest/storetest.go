@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Messages", testMessages},
 		{"OptOuts", testOptOuts},
 		{"ProviderSettings", testProviderSettings},
+		{"ListProviderSettings", testListProviderSettings},
 		{"CreditsUsedSince", testCreditsUsedSince},
 	}
 	for _, b := range behaviours {
