@@ -10,7 +10,9 @@ import (
 
 func TestPutSMPPValidationAndRedaction(t *testing.T) {
 	e := newEnv(t)
-	put := func(body map[string]any) *apptest.Response { return e.API("PUT", "/api/v1/providers/smpp", e.AdminKey, body) }
+	put := func(body map[string]any) *apptest.Response {
+		return e.API("PUT", "/api/v1/providers/smpp", e.AdminKey, body)
+	}
 	valid := func() map[string]any {
 		return map[string]any{"host": "127.0.0.1", "port": 1, "system_id": "tb", "password": "pw-SMPP-secret", "system_type": "VMA", "max_per_second": 25}
 	}
@@ -66,7 +68,9 @@ func must2(t *testing.T, r *apptest.Response) *apptest.Response {
 
 func TestPutKannelValidationAndRedaction(t *testing.T) {
 	e := newEnv(t)
-	put := func(body map[string]any) *apptest.Response { return e.API("PUT", "/api/v1/providers/kannel", e.AdminKey, body) }
+	put := func(body map[string]any) *apptest.Response {
+		return e.API("PUT", "/api/v1/providers/kannel", e.AdminKey, body)
+	}
 	wantError(t, put(map[string]any{"sendsms_url": "kannel:13013", "username": "u", "password": "p"}), 422, "validation_failed", "no scheme")
 	wantError(t, put(map[string]any{"sendsms_url": "http://u:p@kannel:13013/cgi-bin/sendsms", "username": "u", "password": "p"}), 422, "validation_failed", "credentials in the URL")
 	wantError(t, put(map[string]any{"sendsms_url": "http://kannel:13013/cgi-bin/sendsms", "username": "", "password": "p"}), 422, "validation_failed", "no username")
