@@ -76,7 +76,7 @@ func (sc *simulation) run(ctx context.Context) (string, error) {
 		sc.CallID = "sim-" + ids.Random(8)
 	}
 	body, _ := json.Marshal(generic.Event{EventID: ids.New("evt"), CallID: sc.CallID, From: sc.From, To: sc.To,
-		Status: sc.Status, Detail: sc.Detail, OccurredAt: time.Now().UTC().Format(time.RFC3339)})
+		Status: sc.Status, Detail: sc.Detail, OccurredAt: time.Now().UTC().Format(time.RFC3339Nano)})
 	// Post to the path of the webhook URL on the address we reach textback at.
 	u, err := url.Parse(hooks.Generic.CallEventsURL)
 	if err != nil {

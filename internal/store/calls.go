@@ -127,7 +127,7 @@ func (q *Queries) ListCalls(ctx context.Context, workspaceID string, f CallFilte
 		LEFT JOIN autoreplies a ON a.call_id = c.id
 		LEFT JOIN messages m ON m.id = a.message_id
 		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY c.started_at DESC, c.id DESC LIMIT $`+fmt.Sprint(len(args)), args...)
+		ORDER BY c.started_at DESC, c.created_at DESC, c.id DESC LIMIT $`+fmt.Sprint(len(args)), args...)
 	if err != nil {
 		return nil, err
 	}

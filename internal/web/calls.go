@@ -219,7 +219,7 @@ func (u *UI) simulateCall(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		from = "+14155550123"
 	}
 	body, _ := json.Marshal(generic.Event{EventID: ids.New("evt"), CallID: "sim-" + ids.Random(8), From: from, To: tns[0].Number,
-		Status: "missed", Detail: "no-answer", OccurredAt: time.Now().UTC().Format(time.RFC3339)})
+		Status: "missed", Detail: "no-answer", OccurredAt: time.Now().UTC().Format(time.RFC3339Nano)})
 	req := httptest.NewRequestWithContext(r.Context(), "POST", "/webhooks/generic/"+c.WS.ID+"/call-events", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(generic.SignatureHeader, generic.Sign(c.WS.WebhookSecret, time.Now(), body))
