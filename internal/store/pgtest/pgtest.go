@@ -2,9 +2,10 @@
 //
 // The server is TEXTBACK_TEST_POSTGRES_URL, or else
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable if it answers.
-// Each call of NewDatabase creates an empty database textback_t_<random>
-// there (dropped when the test ends), so test packages and tests can run
-// in parallel. Without a server the test is skipped, saying why, unless
+// Each call of NewDatabase creates an empty database
+// textback_t_<unix time>_<random> there (dropped when the test ends), so test
+// packages and tests can run in parallel; databases left behind by test
+// processes that were killed are dropped once they are a day old. Without a server the test is skipped, saying why, unless
 // TEXTBACK_TEST_REQUIRE_POSTGRES=1: then it fails (CI sets it, so that
 // PostgreSQL tests never pass by not running).
 package pgtest
@@ -16,6 +17,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +58,9 @@ func ServerURL(t testing.TB) string {
 		defer conn.Close(ctx)
 		if err := conn.Ping(ctx); err != nil {
 			probeErr = fmt.Errorf("PostgreSQL at %s does not answer: %v", from, err)
+			return
 		}
+		dropLeftovers(ctx, conn)
 	})
 	if probeErr != nil {
 		if Required() {
@@ -73,7 +78,7 @@ func NewDatabase(t testing.TB) string {
 	admin := ServerURL(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	name := "textback_t_" + hex.EncodeToString(b)
+	name := fmt.Sprintf("%s%d_%s", prefix, time.Now().Unix(), hex.EncodeToString(b))
 	if err := exec(admin, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +108,29 @@ func WithQuery(t testing.TB, dbURL, name, value string) string {
 	q.Set(name, value)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+const prefix = "textback_t_"
+
+// dropLeftovers drops test databases older than a day: those of test
+// processes killed before their cleanup ran.
+func dropLeftovers(ctx context.Context, conn *pgx.Conn) {
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, prefix)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		stamp, _, _ := strings.Cut(strings.TrimPrefix(name, prefix), "_")
+		created, err := strconv.ParseInt(stamp, 10, 64)
+		if err != nil || time.Since(time.Unix(created, 0)) < 24*time.Hour {
+			continue
+		}
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	}
 }
 
 func exec(dbURL, sql string) error {
