@@ -28,6 +28,7 @@ Usage:
   textback migrate [--database-url URL]
   textback workspace create --name N --admin-email E --admin-password P [--time-zone TZ] [--database-url URL]
   textback simulate-call --api-key KEY [--url http://127.0.0.1:8080] [--from +1...] [--to TRACKING] [--status missed]
+  textback loadtest --spawn [--database-url URL] [--rate R | --concurrency C] [--duration D | --calls N] [--json]
 
 Run "textback COMMAND -h" for a command's flags.
 `
@@ -53,6 +54,8 @@ func main() {
 		err = createWorkspace(ctx, args[1:], os.Stdout)
 	case "simulate-call":
 		err = simulateCall(ctx, args, os.Stdout)
+	case "loadtest":
+		err = runLoadtest(ctx, args, os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -74,6 +77,7 @@ func serve(ctx context.Context, args []string) error {
 	cfg := config.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg.Bind(fs)
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's pprof profiles on this address (off unless given; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +85,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel)
+	startPprof(*pprofAddr, log)
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
