@@ -221,6 +221,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	err := s.Svc.DB.Ping(ctx)
+	if err == nil {
+		err = s.Svc.DB.CheckWritable(ctx)
+	}
 	if err == nil && s.Ready != nil {
 		err = s.Ready(ctx)
 	}

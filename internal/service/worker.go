@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -204,10 +205,27 @@ func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
 type sendWorker struct {
 	river.WorkerDefaults[SendArgs]
 	s *Service
+
+	retryAt sync.Map // job id → time.Time: the provider's Retry-After for the job's next attempt
 }
 
 func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
-	return w.s.Send(ctx, job.Args.MessageID, job.Attempt >= job.MaxAttempts)
+	err := w.s.Send(ctx, job.Args.MessageID, job.Attempt >= job.MaxAttempts)
+	if se, ok := err.(*sms.SendError); ok && se.RetryAfter > 0 {
+		w.retryAt.Store(job.ID, time.Now().Add(se.RetryAfter))
+	}
+	return err
+}
+
+// NextRetry honours the provider's Retry-After (a 429's), with up to 25 %
+// more as jitter, when it asked for one; otherwise the queue's backoff.
+func (w *sendWorker) NextRetry(job *river.Job[SendArgs]) time.Time {
+	v, ok := w.retryAt.LoadAndDelete(job.ID)
+	if !ok {
+		return time.Time{}
+	}
+	at := v.(time.Time)
+	return at.Add(time.Duration(float64(time.Until(at)) * rand.Float64() / 4))
 }
 
 // Send hands a queued message to its provider once. It is called by the

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind says why a message was sent.
@@ -86,6 +87,9 @@ type SendError struct {
 	Code      string // the provider's error code, if any
 	Message   string // the provider's words, safe to show to users
 	Err       error
+	// RetryAfter, when positive, is how long the provider asked to wait
+	// before trying again (HTTP Retry-After on a 429 or 503).
+	RetryAfter time.Duration
 }
 
 func (e *SendError) Error() string {

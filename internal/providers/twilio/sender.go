@@ -185,6 +185,9 @@ func (s *Sender) classify(err error, tr *attempt) *sms.SendError {
 	}
 
 	se := &sms.SendError{Message: s.redactString(msg), Err: s.redact(err)}
+	tr.mu.Lock()
+	se.RetryAfter = tr.retryAfter
+	tr.mu.Unlock()
 	if code != 0 {
 		se.Code = strconv.Itoa(code)
 	}
@@ -230,9 +233,10 @@ func (e *redactedError) Unwrap() error { return e.err }
 // attempt records how far one Send's HTTP exchange got, to tell "never
 // reached Twilio" from "Twilio may have it".
 type attempt struct {
-	mu        sync.Mutex
-	connected bool // a connection is held and the request not known to have failed writing
-	written   bool // the whole request was written at least once
+	mu         sync.Mutex
+	connected  bool          // a connection is held and the request not known to have failed writing
+	written    bool          // the whole request was written at least once
+	retryAfter time.Duration // Retry-After of an error answer
 }
 
 func (a *attempt) gotConn(httptrace.GotConnInfo) {
@@ -301,6 +305,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	if resp.StatusCode >= 400 {
+		if d := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			t.attempt.mu.Lock()
+			t.attempt.retryAfter = d
+			t.attempt.mu.Unlock()
+		}
 		normalizeError(resp)
 	}
 	return resp, nil
@@ -350,4 +359,26 @@ func normalizeError(resp *http.Response) {
 	resp.Header.Set("Content-Type", "application/json")
 	resp.Header.Del("Content-Encoding")
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+}
+
+// maxRetryAfter caps how long a provider's Retry-After can hold a message.
+const maxRetryAfter = 10 * time.Minute
+
+// parseRetryAfter reads an HTTP Retry-After value (seconds or an HTTP
+// date); 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		if n > int(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
