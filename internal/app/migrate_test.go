@@ -50,3 +50,12 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 		}
 	}
 }
+
+// The lock does not take a connection of the pool the migrations need.
+func TestPostgresMigratesWithOneConnection(t *testing.T) {
+	db, err := app.Migrate(t.Context(), pgtest.WithQuery(t, pgtest.NewDatabase(t), "pool_max_conns", "1"))
+	if err != nil {
+		t.Fatalf("migrating with pool_max_conns=1: %v", err)
+	}
+	db.Close()
+}

@@ -97,19 +97,29 @@ const migrationLockKey int64 = 0x746578746261636b
 // processes on the same database also take before migrating: when several
 // replicas start together, one migrates and the others wait, then find
 // nothing left to do. On PostgreSQL it is a transaction-level advisory
-// lock, released when the transaction ends or its connection drops (a
-// process killed mid-migration does not leave it held). SQLite is one file
-// on one machine: fn simply runs.
+// lock, taken on a connection of its own (outside the pool, which fn's
+// migrations use however small it is) and released when that transaction
+// ends or its connection drops: a process killed mid-migration does not
+// leave it held. SQLite is one file on one machine: fn simply runs.
 func (db *DB) WithMigrationLock(ctx context.Context, fn func(ctx context.Context) error) error {
 	if db.Dialect.Name != postgresDialect.Name {
 		return fn(ctx)
 	}
-	tx, err := db.SQL.BeginTx(ctx, nil)
+	cfg, err := pgxpool.ParseConfig(db.pgURL)
+	if err != nil {
+		return redactErr(err, db.pgURL)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return fmt.Errorf("error connecting for the migration lock: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("error starting the migration lock's transaction: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }() // the transaction only holds the lock
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // the transaction only holds the lock
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 		return fmt.Errorf("error taking the migration lock: %w", err)
 	}
 	return fn(ctx)
