@@ -194,8 +194,10 @@ func adminState(t *testing.T, e *apptest.Env) string {
 	for _, tn := range numbers(t, e) {
 		tns = append(tns, tn.ID+":"+tn.Number)
 	}
-	return fmt.Sprintf("numbers=%v balance=%d secret=%s token=%s members=%d twilio=%s/%s",
-		tns, ws.Balance, ws.WebhookSecret, ws.WebhookToken, len(ms), ts.AccountSID, ts.AuthToken)
+	smpp, _ := e.App.Svc.SMPPSettings(ctx, e.Workspace.ID)
+	kannel, _ := e.App.Svc.KannelSettings(ctx, e.Workspace.ID)
+	return fmt.Sprintf("numbers=%v balance=%d secret=%s token=%s members=%d twilio=%s/%s smpp=%+v kannel=%+v",
+		tns, ws.Balance, ws.WebhookSecret, ws.WebhookToken, len(ms), ts.AccountSID, ts.AuthToken, smpp, kannel)
 }
 
 // adminPost is a filled-in form for each admin POST route.
@@ -210,6 +212,10 @@ func adminPost(t *testing.T, e *apptest.Env, pattern, numberID string) (string, 
 		return pattern, url.Values{"account_sid": {"AC" + strings.Repeat("f", 32)}, "auth_token": {strings.Repeat("a", 32)}}
 	case "/calls/settings/webhook-secret":
 		return pattern, site
+	case "/calls/settings/smpp":
+		return pattern, url.Values{"host": {"127.0.0.1"}, "port": {"1"}, "system_id": {"intruder"}, "password": {"intruder"}}
+	case "/calls/settings/kannel":
+		return pattern, url.Values{"sendsms_url": {"http://127.0.0.1:1/cgi-bin/sendsms"}, "username": {"intruder"}, "password": {"intruder"}}
 	case "/billing/top-ups":
 		return pattern, url.Values{"credits": {"500"}, "reference": {"member attempt"}}
 	case "/members":

@@ -36,6 +36,7 @@ type settingsData struct {
 	Twilio        service.TwilioURLs
 	GenericURL    string
 	Secret, Token string
+	Carriers      *carrierData // SMPP and Kannel (carriers.go)
 	Err           formError
 }
 
@@ -63,6 +64,9 @@ func (u *UI) settingsData(r *http.Request, c *reqCtx) (*settingsData, error) {
 	case err == nil:
 		d.TwilioSID, d.TwilioToken = ts.AccountSID, ts.AuthToken != ""
 	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	if d.Carriers, err = u.carrierData(r, c); err != nil {
 		return nil, err
 	}
 	return d, nil
