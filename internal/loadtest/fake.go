@@ -17,6 +17,7 @@ type Arrivals struct {
 	first  map[string]time.Time
 	count  map[string]int
 	total  int
+	latest time.Time
 	notify chan struct{}
 }
 
@@ -33,6 +34,9 @@ func (a *Arrivals) Record(to string, at time.Time) {
 	}
 	a.count[to]++
 	a.total++
+	if at.After(a.latest) {
+		a.latest = at
+	}
 	a.mu.Unlock()
 	select {
 	case a.notify <- struct{}{}:
@@ -45,6 +49,12 @@ func (a *Arrivals) Total() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.total
+}
+
+func (a *Arrivals) last() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.latest
 }
 
 func (a *Arrivals) get(to string) (time.Time, int) {

@@ -443,7 +443,12 @@ func (r *Runner) Run(ctx context.Context, l Load) (*Result, error) {
 	}
 	res.ResponseTime = summarize(resp)
 	mu.Unlock()
-	res.SMSPerSec = float64(res.SMS) / elapsed.Seconds()
+	// SMS/s over the window from the first webhook to the last SMS (or the last webhook, if later).
+	window := elapsed
+	if last := r.Arrivals.last(); last.Sub(begin) > window {
+		window = last.Sub(begin)
+	}
+	res.SMSPerSec = float64(res.SMS) / window.Seconds()
 	res.Latency = summarize(res.Samples)
 	res.Correct = res.Missing == 0 && res.Duplicates == 0 && res.Unexpected == 0 && res.SMS == res.MissedCalls
 	return res, nil

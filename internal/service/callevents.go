@@ -95,6 +95,7 @@ func (s *Service) RecordCallEvent(ctx context.Context, ws *store.Workspace, ev c
 		return nil, err
 	}
 	s.Metrics.CallEvents.WithLabelValues(ev.Provider, "stored").Inc()
+	s.dispatchCommitted(res.MessageID)
 	if res.Decided {
 		decision, reason := "sent", res.Reason
 		if reason != "" {

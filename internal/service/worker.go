@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -86,6 +87,8 @@ type RiverQueue struct {
 	inserter *river.Client[*sql.Tx]
 	start    func(context.Context) error
 	stop     func(context.Context) error
+	fast     *dispatcher // the in-process dispatch (dispatch.go)
+	started  atomic.Bool
 }
 
 // EnqueueSend inserts the send job in the caller's transaction.
@@ -95,11 +98,24 @@ func (q *RiverQueue) EnqueueSend(ctx context.Context, tx *store.Tx, messageID st
 }
 
 // Start runs the send workers until Stop.
-func (q *RiverQueue) Start(ctx context.Context) error { return q.start(ctx) }
+func (q *RiverQueue) Start(ctx context.Context) error {
+	if err := q.start(ctx); err != nil {
+		return err
+	}
+	if q.fast != nil && q.started.CompareAndSwap(false, true) {
+		q.fast.start()
+	}
+	return nil
+}
 
 // Stop lets running sends finish (up to ctx's deadline), then releases the
 // queue's own connections. The application database stays open.
-func (q *RiverQueue) Stop(ctx context.Context) error { return q.stop(ctx) }
+func (q *RiverQueue) Stop(ctx context.Context) error {
+	if q.fast != nil && q.started.Load() {
+		q.fast.stop(ctx)
+	}
+	return q.stop(ctx)
+}
 
 // MigrateQueue applies River's own migrations. Several processes starting
 // together should run it inside store.DB.WithMigrationLock.
@@ -132,7 +148,7 @@ func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueu
 		if err != nil {
 			return nil, err
 		}
-		return &RiverQueue{inserter: client, start: client.Start, stop: client.Stop}, nil
+		return &RiverQueue{inserter: client, start: client.Start, stop: client.Stop, fast: newDispatcher(s, cfg.Workers)}, nil
 	}
 	// Same settings on both clients: an inserted job takes its MaxAttempts
 	// from the inserting client.
@@ -154,7 +170,7 @@ func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueu
 		pool.Close()
 		return err
 	}
-	return &RiverQueue{inserter: inserter, start: worker.Start, stop: stop}, nil
+	return &RiverQueue{inserter: inserter, start: worker.Start, stop: stop, fast: newDispatcher(s, cfg.Workers)}, nil
 }
 
 // riverConfig is the queue's River configuration; work adds the queue the
@@ -239,6 +255,9 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 	if m.Status != string(sms.StatusQueued) && m.Status != string(sms.StatusSending) {
 		return nil // already handed over (a repeated job); never send twice
 	}
+	if wait := dispatchHolds(m, s.DB.Now()); wait > 0 {
+		return river.JobSnooze(wait) // the in-process dispatch is sending it (dispatch.go)
+	}
 	provider, err := s.Providers.For(ctx, m.WorkspaceID, m.Provider)
 	if err != nil {
 		if errors.Is(err, ErrNotConfigured) {
@@ -246,9 +265,16 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 		}
 		return err
 	}
-	if err := q.MarkSending(ctx, m.ID); err != nil {
-		return fmt.Errorf("error marking message sending: %w", err)
+	if err := s.claimForJob(ctx, m); err != nil {
+		return err
 	}
+	return s.deliver(ctx, m, provider, lastAttempt)
+}
+
+// deliver hands a claimed message (status sending) to its provider and
+// records the outcome; the queue's job and the in-process dispatch share it.
+func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Provider, lastAttempt bool) error {
+	q := s.DB.Q()
 	req := sms.SendRequest{MessageID: m.ID, WorkspaceID: m.WorkspaceID, From: m.From, To: m.To, Body: m.Body}
 	if m.Provider == ProviderTwilio && s.PublicURL != "" {
 		req.StatusCallback = s.TwilioURLs(m.WorkspaceID).MessageStatus + "?message_id=" + m.ID

@@ -66,7 +66,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	sqldb, err := sql.Open("sqlite", dsn)
+	sqldb, err := sql.Open(sqliteCachedDriver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("error opening %s: %w", path, err)
 	}
