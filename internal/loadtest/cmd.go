@@ -84,6 +84,11 @@ func Command(ctx context.Context, args []string, self string, out io.Writer) err
 			if rep.Limit, err = MeasureLimit(ctx, dbURL, limitDur, limitWriters); err != nil {
 				return err
 			}
+			if !store.IsPostgresURL(dbURL) {
+				if rep.LimitFull, err = MeasureLimitSync(ctx, dbURL, limitDur, 1, "FULL"); err != nil {
+					return err
+				}
+			}
 		}
 		defer func() {
 			for _, s := range servers {

@@ -48,12 +48,24 @@ var limitDrop = []string{"loadlimit_calls", "loadlimit_balance", "loadlimit_ledg
 // SQLite one writer (textback has one connection); on PostgreSQL `writers`
 // concurrent ones.
 func MeasureLimit(ctx context.Context, databaseURL string, d time.Duration, writers int) (*LimitResult, error) {
+	return MeasureLimitSync(ctx, databaseURL, d, writers, "")
+}
+
+// MeasureLimitSync is MeasureLimit with SQLite's synchronous setting
+// changed for the measurement ("FULL", "NORMAL"; "" keeps textback's).
+func MeasureLimitSync(ctx context.Context, databaseURL string, d time.Duration, writers int, synchronous string) (*LimitResult, error) {
 	db, err := store.Open(ctx, databaseURL)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
 	pg := db.Dialect.Name == "postgres"
+	if synchronous != "" && !pg {
+		// One connection: the pragma holds for every transaction below.
+		if _, err := db.SQL.ExecContext(ctx, "PRAGMA synchronous = "+map[string]string{"FULL": "FULL", "NORMAL": "NORMAL", "OFF": "OFF", "EXTRA": "EXTRA"}[synchronous]); err != nil {
+			return nil, err
+		}
+	}
 	schema := append([]string(nil), limitSchema...)
 	if pg {
 		schema[5] = `CREATE TABLE IF NOT EXISTS loadlimit_jobs (id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, args TEXT NOT NULL, state TEXT NOT NULL,

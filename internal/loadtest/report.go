@@ -29,6 +29,7 @@ type Report struct {
 	StartupMS    float64      `json:"startup_ms,omitempty"`
 	IdleRSSMB    float64      `json:"idle_rss_mb,omitempty"`
 	Limit        *LimitResult `json:"limit,omitempty"`
+	LimitFull    *LimitResult `json:"limit_synchronous_full,omitempty"` // SQLite: the same with synchronous=FULL, for comparison
 	Steps        []Step       `json:"steps"`
 	MaxSMSPerSec float64      `json:"max_sms_per_second"`
 	RatioToLimit float64      `json:"pipeline_to_limit_ratio,omitempty"` // SMS/s at the highest load ÷ bare commits/s
@@ -60,6 +61,9 @@ func (rep *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "limit: %.0f bare commits/s (%d rows per transaction, %d writer(s)%s, %.2f ms per transaction)\n",
 			l.CommitsPerSec, l.RowsPerTx, l.Writers, sync, l.MeanCommitMS)
+	}
+	if l := rep.LimitFull; l != nil {
+		fmt.Fprintf(w, "limit with synchronous=FULL (not textback's setting): %.0f bare commits/s, %.2f ms per transaction\n", l.CommitsPerSec, l.MeanCommitMS)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-14s %9s %9s %7s %7s %7s %7s %8s %7s %7s %6s %8s  %s\n", "run", "webhooks", "hooks/s", "SMS", "SMS/s",

@@ -72,40 +72,65 @@ func (s *Service) claimForJob(ctx context.Context, m *store.Message) error {
 }
 
 // SendNow is the in-process dispatch of one queued message: it sends it if
-// it can claim it, and otherwise leaves it to the queue's job.
-func (s *Service) SendNow(ctx context.Context, messageID string) {
+// it can claim it, and otherwise leaves it to the queue's job. It says
+// whether the message was handed to the provider (the job has nothing
+// left to do).
+func (s *Service) SendNow(ctx context.Context, messageID string) bool {
 	q := s.DB.Q()
 	m, err := q.GetMessage(ctx, messageID)
 	if err != nil || m.Status != string(sms.StatusQueued) {
-		return
+		return false
 	}
 	provider, err := s.Providers.For(ctx, m.WorkspaceID, m.Provider)
 	if err != nil && !errors.Is(err, ErrNotConfigured) {
-		return // the job will try
+		return false // the job will try
 	}
 	claimed, err := q.ClaimQueued(ctx, m.ID)
 	if err != nil || !claimed {
-		return
+		return false
 	}
 	if provider == nil {
 		_ = s.reject(ctx, m, &sms.SendError{Permanent: true, Message: "the SMS provider is not configured"})
-		return
+		return false
 	}
-	_ = s.deliver(ctx, m, provider, false)
+	return s.deliver(ctx, m, provider, false) == nil
 }
 
 // dispatcher runs SendNow on a few goroutines for messages handed to it
 // after their transaction committed.
 type dispatcher struct {
-	s    *Service
-	ch   chan string
-	n    int
-	wg   sync.WaitGroup
-	once sync.Once
+	s         *Service
+	ch        chan dispatchItem
+	n         int
+	wg        sync.WaitGroup
+	once      sync.Once
+	deleteJob func(context.Context, int64) error
+
+	mu   sync.Mutex
+	jobs map[string]int64 // message id → its send job, from insertion to dispatch
 }
 
-func newDispatcher(s *Service, workers int) *dispatcher {
-	return &dispatcher{s: s, ch: make(chan string, 4096), n: max(workers, 1)}
+type dispatchItem struct {
+	messageID string
+	jobID     int64
+}
+
+// maxPendingJobs bounds the message → job map (entries of transactions
+// that rolled back, or of messages never dispatched, are dropped with it).
+const maxPendingJobs = 20_000
+
+func newDispatcher(s *Service, workers int, deleteJob func(context.Context, int64) error) *dispatcher {
+	return &dispatcher{s: s, ch: make(chan dispatchItem, 4096), n: max(workers, 1), deleteJob: deleteJob, jobs: map[string]int64{}}
+}
+
+// inserted notes the send job of a message (in its still open transaction).
+func (d *dispatcher) inserted(messageID string, jobID int64) {
+	d.mu.Lock()
+	if len(d.jobs) >= maxPendingJobs {
+		clear(d.jobs)
+	}
+	d.jobs[messageID] = jobID
+	d.mu.Unlock()
 }
 
 // start runs the dispatch until stop.
@@ -114,9 +139,14 @@ func (d *dispatcher) start() {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			for id := range d.ch {
+			for it := range d.ch {
 				ctx, cancel := context.WithTimeout(context.Background(), dispatchSendTimeout)
-				d.s.SendNow(ctx, id)
+				if d.s.SendNow(ctx, it.messageID) && it.jobID != 0 && d.deleteJob != nil {
+					// Sent: the backstop job would only find it sent. Delete
+					// it unless the queue is running it (it then finds the
+					// message sent and completes).
+					_ = d.deleteJob(ctx, it.jobID)
+				}
 				cancel()
 			}
 		}()
@@ -141,8 +171,12 @@ func (d *dispatcher) offer(id string) (ok bool) {
 			ok = false
 		}
 	}()
+	d.mu.Lock()
+	jobID := d.jobs[id]
+	delete(d.jobs, id)
+	d.mu.Unlock()
 	select {
-	case d.ch <- id:
+	case d.ch <- dispatchItem{messageID: id, jobID: jobID}:
 		return true
 	default:
 		return false
@@ -152,6 +186,11 @@ func (d *dispatcher) offer(id string) (ok bool) {
 // Dispatcher is a queue that can send a committed message at once.
 type Dispatcher interface {
 	Dispatch(messageID string)
+}
+
+func (q *RiverQueue) deleteJob(ctx context.Context, id int64) error {
+	_, err := q.inserter.JobDelete(ctx, id)
+	return err
 }
 
 // Dispatch offers a committed message to the in-process dispatch (only

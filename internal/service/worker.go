@@ -93,7 +93,10 @@ type RiverQueue struct {
 
 // EnqueueSend inserts the send job in the caller's transaction.
 func (q *RiverQueue) EnqueueSend(ctx context.Context, tx *store.Tx, messageID string) error {
-	_, err := q.inserter.InsertTx(ctx, tx.Tx, SendArgs{MessageID: messageID}, nil)
+	res, err := q.inserter.InsertTx(ctx, tx.Tx, SendArgs{MessageID: messageID}, nil)
+	if err == nil && q.fast != nil && q.started.Load() && res != nil && res.Job != nil {
+		q.fast.inserted(messageID, res.Job.ID)
+	}
 	return err
 }
 
@@ -148,7 +151,9 @@ func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueu
 		if err != nil {
 			return nil, err
 		}
-		return &RiverQueue{inserter: client, start: client.Start, stop: client.Stop, fast: newDispatcher(s, cfg.Workers)}, nil
+		q := &RiverQueue{inserter: client, start: client.Start, stop: client.Stop}
+		q.fast = newDispatcher(s, cfg.Workers, q.deleteJob)
+		return q, nil
 	}
 	// Same settings on both clients: an inserted job takes its MaxAttempts
 	// from the inserting client.
@@ -170,7 +175,9 @@ func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueu
 		pool.Close()
 		return err
 	}
-	return &RiverQueue{inserter: inserter, start: worker.Start, stop: stop, fast: newDispatcher(s, cfg.Workers)}, nil
+	q := &RiverQueue{inserter: inserter, start: worker.Start, stop: stop}
+	q.fast = newDispatcher(s, cfg.Workers, q.deleteJob)
+	return q, nil
 }
 
 // riverConfig is the queue's River configuration; work adds the queue the
@@ -255,8 +262,11 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 	if m.Status != string(sms.StatusQueued) && m.Status != string(sms.StatusSending) {
 		return nil // already handed over (a repeated job); never send twice
 	}
-	if wait := dispatchHolds(m, s.DB.Now()); wait > 0 {
+	if wait := dispatchHolds(m, s.DB.Now()); wait > 0 && !claimedBeforeStart(s, m) {
 		return river.JobSnooze(wait) // the in-process dispatch is sending it (dispatch.go)
+	}
+	if wait := providerHold(m.ID); wait > 0 {
+		return river.JobSnooze(wait) // the provider's Retry-After (holds.go)
 	}
 	provider, err := s.Providers.For(ctx, m.WorkspaceID, m.Provider)
 	if err != nil {
@@ -300,6 +310,9 @@ func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Pr
 		return s.reject(ctx, m, se)
 	}
 	s.Metrics.Sends.WithLabelValues(m.Provider, "retry").Inc()
+	if se.RetryAfter > 0 {
+		holdForProvider(m.ID, se.RetryAfter)
+	}
 	if err := q.MarkAttemptFailed(ctx, m.ID, se.Error(), se.MaybeSent); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"reflect"
-	"strings"
 
 	"modernc.org/sqlite"
 )
@@ -49,9 +48,11 @@ type cachingConn struct {
 	stmts map[string]*cachedStmt
 }
 
-func cacheable(query string) bool {
-	return !strings.Contains(strings.TrimRight(strings.TrimSpace(query), ";"), ";")
-}
+// cacheable says whether a statement is worth caching. modernc prepares a
+// single statement once and re-parses a script (several statements) at
+// each run, so caching is always correct; a statement that is a script
+// (River's sqlc queries carry ";" in their text) gains nothing but loses nothing either.
+func cacheable(query string) bool { return query != "" }
 
 func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, bool, error) {
 	if cs, ok := c.stmts[query]; ok && !cs.busy {
