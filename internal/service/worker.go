@@ -330,16 +330,22 @@ func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Pr
 // a context of its own and is tried a few times. Were it lost, the message
 // would stay "sending" with no provider id for its status reports.
 func (s *Service) recordAccepted(ctx context.Context, id, providerMessageID, status string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Tried until it succeeds or 2 minutes pass: a database that is down
+	// for a while (a PostgreSQL restart) must not leave the message
+	// "sending" for ever.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	var err error
-	for try := range 5 {
-		if err = s.DB.Q().MarkAccepted(ctx, id, providerMessageID, status); err == nil || ctx.Err() != nil {
-			return err
+	for try := 1; ; try++ {
+		err := s.DB.Q().MarkAccepted(ctx, id, providerMessageID, status)
+		if err == nil {
+			return nil
 		}
-		time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(time.Duration(try)*100*time.Millisecond, 2*time.Second)):
+		}
 	}
-	return err
 }
 
 // reject ends a message the provider refused outright: it was certainly not

@@ -77,7 +77,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	sqldb.SetConnMaxLifetime(0)
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("error opening %s: %w", path, err)
+		return nil, explainOpen(path, err)
 	}
 	return &DB{SQL: sqldb, Dialect: sqliteDialect, Path: path, Now: time.Now}, nil
 }
