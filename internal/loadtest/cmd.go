@@ -19,12 +19,12 @@ import (
 // Command is `textback loadtest`; self is the textback binary (for --spawn).
 func Command(ctx context.Context, args []string, self string, out io.Writer) error {
 	var (
-		baseURL, apiKey, dbURL, sweep, plotDir, pprofAddr, serveArgs, histStep string
-		spawn, limit, asJSON                                                   bool
-		replicas, limitWriters                                                 int
-		limitDur                                                               time.Duration
-		load                                                                   Load
-		mix                                                                    Mix
+		baseURL, apiKey, dbURL, sweep, plotDir, pprofAddr, serveArgs, histStep, jsonOut string
+		spawn, limit, asJSON                                                            bool
+		replicas, limitWriters                                                          int
+		limitDur                                                                        time.Duration
+		load                                                                            Load
+		mix                                                                             Mix
 	)
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.StringVar(&baseURL, "url", "", "a running textback (comma-separated for several replicas); its --twilio-api-url must reach this process's fake (see --spawn)")
@@ -48,6 +48,7 @@ func Command(ctx context.Context, args []string, self string, out io.Writer) err
 	fs.DurationVar(&limitDur, "limit-duration", 5*time.Second, "how long to measure the limit")
 	fs.IntVar(&limitWriters, "limit-writers", store.DefaultPoolSize, "PostgreSQL: concurrent writers for the limit (SQLite has one)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.StringVar(&jsonOut, "json-out", "", "also write the JSON report to this file")
 	fs.StringVar(&plotDir, "plot-dir", "", "write latency-vs-load.png and latency-histogram.png here")
 	fs.StringVar(&histStep, "histogram-run", "", "the run the histogram shows (default: the sweep's 0.5 run, or the last)")
 	if err := fs.Parse(args); err != nil {
@@ -146,6 +147,7 @@ func Command(ctx context.Context, args []string, self string, out io.Writer) err
 		return err
 	}
 	if len(servers) > 0 {
+		t.PublicURLs = bases // each spawned replica's --public-url is its own address: Twilio signs over it
 		time.Sleep(time.Second)
 		for _, s := range servers[:1] {
 			if ps, err := ReadProc(s.Cmd.Process.Pid); err == nil {
@@ -212,6 +214,12 @@ func Command(ctx context.Context, args []string, self string, out io.Writer) err
 		}
 		if err := rep.Plot(plotDir, prefix, histStep); err != nil {
 			return fmt.Errorf("plot: %w", err)
+		}
+	}
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
 		}
 	}
 	if asJSON {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -26,6 +28,8 @@ type Report struct {
 	Database     string       `json:"database"`
 	Replicas     int          `json:"replicas"`
 	Mix          Mix          `json:"mix"`
+	LoadAverage  string       `json:"machine_load_average"` // /proc/loadavg when the runs ended: this machine is shared
+	Cores        int          `json:"cores"`
 	StartupMS    float64      `json:"startup_ms,omitempty"`
 	IdleRSSMB    float64      `json:"idle_rss_mb,omitempty"`
 	Limit        *LimitResult `json:"limit,omitempty"`
@@ -37,6 +41,12 @@ type Report struct {
 }
 
 func (rep *Report) finish() {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			rep.LoadAverage = strings.Join(f[:3], " ")
+		}
+	}
+	rep.Cores = runtime.NumCPU()
 	rep.AllCorrect = true
 	for _, s := range rep.Steps {
 		rep.MaxSMSPerSec = max(rep.MaxSMSPerSec, s.Result.SMSPerSec)
@@ -65,7 +75,7 @@ func (rep *Report) WriteText(w io.Writer) {
 	if l := rep.LimitFull; l != nil {
 		fmt.Fprintf(w, "limit with synchronous=FULL (not textback's setting): %.0f bare commits/s, %.2f ms per transaction\n", l.CommitsPerSec, l.MeanCommitMS)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "machine: %d cores, load average %s (at the end)\n\n", rep.Cores, rep.LoadAverage)
 	fmt.Fprintf(w, "%-14s %9s %9s %7s %7s %7s %7s %8s %7s %7s %6s %8s  %s\n", "run", "webhooks", "hooks/s", "SMS", "SMS/s",
 		"p50 ms", "p95 ms", "p99 ms", "max ms", "CPU s", "RSS MB", "resp p99", "counts / errors")
 	for _, s := range rep.Steps {
