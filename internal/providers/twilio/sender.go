@@ -94,7 +94,11 @@ func NewSender(cfg Config) (*Sender, error) {
 		s.scheme, s.host = u.Scheme, u.Host
 	}
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-		s.base = dt.Clone()
+		t := dt.Clone()
+		// Keep a connection per concurrent send: with Go's default of 2 idle
+		// connections per host, a burst of sends opened (TLS) connections anew.
+		t.MaxIdleConnsPerHost = 64
+		s.base = t
 	} else {
 		s.base = http.DefaultTransport
 	}
