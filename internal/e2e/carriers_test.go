@@ -186,3 +186,51 @@ func TestKannelAutoreplyReportsAndStop(t *testing.T) {
 		t.Errorf("autoreply after STOP: %v, want skipped opted_out", ar)
 	}
 }
+
+// TestKannelReportBeforeAnswer: Kannel's report can reach textback before
+// its answer to sendsms does, or instead of it (the answer lost). The report
+// proves Kannel took the message: it is recorded as accepted, and the send's
+// retry does not hand it to Kannel again.
+func TestKannelReportBeforeAnswer(t *testing.T) {
+	e := carrierReady(t, "kannel")
+	var mu sync.Mutex
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		first := requests == 1
+		mu.Unlock()
+		dlr := strings.TrimPrefix(r.Header.Get("X-Kannel-DLR-Url"), apptest.PublicURL)
+		for _, d := range []string{"8", "1"} {
+			if resp := e.Do("GET", strings.NewReplacer("%d", d, "%A", "").Replace(dlr), nil, nil); resp.Status != 204 {
+				t.Errorf("DLR %s: %d %s", d, resp.Status, resp.Body)
+			}
+		}
+		if first { // the answer never arrives: the send times out, outcome unknown
+			hj, _ := w.(http.Hijacker)
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		w.WriteHeader(202)
+		io.WriteString(w, "0: Accepted for delivery")
+	}))
+	t.Cleanup(srv.Close)
+	if r := e.API("PUT", "/api/v1/providers/kannel", e.AdminKey, map[string]any{"sendsms_url": srv.URL + "/cgi-bin/sendsms", "username": "tester", "password": "foobar"}); r.Status != 200 {
+		t.Fatalf("PUT /providers/kannel: %d %s", r.Status, r.Body)
+	}
+	missedCall(t, e, "pbx-1", caller)
+	e.Settle()
+	time.Sleep(200 * time.Millisecond) // a retry of the send would have reached Kannel by now
+	ar := autoreply(e, "pbx-1")
+	m := message(e, ar["message_id"].(string))
+	if m["status"] != "delivered" || m["provider_message_id"] != m["id"] {
+		t.Errorf("message %v, want delivered with its own id as Kannel's", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 1 {
+		t.Errorf("Kannel got %d sendsms requests, want 1: the report showed it had the message", requests)
+	}
+}

@@ -71,7 +71,7 @@ func TestMissedCallsThroughKamailioAndKannel(t *testing.T) {
 		}
 	}
 	m := tb.message(tb.autoreply("+14155550101", 0)["message_id"].(string))
-	if m["provider"] != "kannel" || m["segments"] != 1.0 || m["credits"] != 4.0 || m["error"] != nil {
+	if m["provider"] != "kannel" || m["provider_message_id"] != m["id"] || m["segments"] != 1.0 || m["credits"] != 4.0 {
 		t.Errorf("autoreply message %v", m)
 	}
 

@@ -267,6 +267,15 @@ func (s *Service) KannelReport(ctx context.Context, workspaceID, messageID strin
 	if err != nil {
 		return err
 	}
+	if m.Status == string(sms.StatusQueued) || m.Status == string(sms.StatusSending) {
+		// The report overtook the recording of Kannel's answer: a report
+		// proves Kannel took the message, so record that now (the provider
+		// id of a Kannel message is its own id). A retry of the send then
+		// finds it handed over and does not send it again.
+		if err := s.DB.Q().MarkAccepted(ctx, m.ID, m.ID, string(sms.StatusSent)); err != nil {
+			return err
+		}
+	}
 	errText := report.Error
 	if errText != "" && strings.TrimSpace(answer) != "" {
 		errText += ": " + truncate(strings.TrimSpace(answer), 200)
