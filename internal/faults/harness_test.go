@@ -115,7 +115,12 @@ func newProc(t *testing.T, bin, dbURL string, args ...string) *proc {
 	p := &proc{t: t, bin: bin, addr: freeAddr(t), log: filepath.Join(t.TempDir(), "textback.log"),
 		http: &http.Client{Timeout: 10 * time.Second}}
 	p.args = append([]string{"serve", "--addr", p.addr, "--database-url", dbURL, "--public-url", "https://textback.faults.test"}, args...)
-	t.Cleanup(p.stop)
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("textback's log (last lines):\n%s", p.logTail(60))
+		}
+	})
 	return p
 }
 

@@ -306,6 +306,11 @@ func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Pr
 		return nil
 	}
 	se := sms.AsSendError(err)
+	// The attempt is over: record it even when the job's deadline cut the
+	// send short (left "sending" without an error, the message would be
+	// held as if a dispatch were still sending it).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if se.Permanent {
 		return s.reject(ctx, m, se)
 	}
