@@ -27,6 +27,7 @@ Usage:
   textback serve [--addr A] [--database-url URL] [--public-url U] [--twilio-api-url U] [--demo]
   textback migrate [--database-url URL]
   textback workspace create --name N --admin-email E --admin-password P [--time-zone TZ] [--database-url URL]
+  textback backup --to FILE [--database-url sqlite:PATH]
   textback simulate-call --api-key KEY [--url http://127.0.0.1:8080] [--from +1...] [--to TRACKING] [--status missed]
   textback loadtest --spawn [--database-url URL] [--rate R | --concurrency C] [--duration D | --calls N] [--json]
 
@@ -54,6 +55,8 @@ func main() {
 		err = createWorkspace(ctx, args[1:], os.Stdout)
 	case "simulate-call":
 		err = simulateCall(ctx, args, os.Stdout)
+	case "backup":
+		err = backup(ctx, args, os.Stdout)
 	case "loadtest":
 		err = runLoadtest(ctx, args, os.Stdout)
 	case "-h", "--help", "help":
