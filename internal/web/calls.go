@@ -159,11 +159,16 @@ func (u *UI) saveEnabled(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		ar, err = u.Svc.SetAutoresponderEnabled(r.Context(), c.P, c.Site.ID, enabled)
 	}
 	if !wantsJSON(r) {
-		if err != nil {
+		switch {
+		case perr != nil:
+			u.errorPage(w, r, http.StatusBadRequest, "The switch is either on or off.")
+		case errors.Is(err, service.ErrAutoresponderUnavailable):
+			u.errorPage(w, r, http.StatusConflict, "No tracking number is configured for this site: ask an administrator to add one in Calls → Settings.")
+		case err != nil:
 			u.fail(w, r, err)
-			return
+		default:
+			redirect(w, r, "/calls/autoresponder?site="+c.Site.ID+"&saved="+map[bool]string{true: "on", false: "off"}[enabled])
 		}
-		redirect(w, r, "/calls/autoresponder?site="+c.Site.ID+"&saved="+map[bool]string{true: "on", false: "off"}[enabled])
 		return
 	}
 	switch {
