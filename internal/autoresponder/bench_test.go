@@ -10,7 +10,7 @@ import (
 type benchLookup struct{}
 
 func (benchLookup) IsOptedOut(context.Context, string, string) (bool, error) { return false, nil }
-func (benchLookup) Balance(context.Context, string) (int, error)              { return 100, nil }
+func (benchLookup) Balance(context.Context, string) (int, error)             { return 100, nil }
 
 // BenchmarkDecide runs every check of a missed call that gets its SMS
 // (the database's answers stubbed: their cost is in the store's benchmarks).

@@ -45,6 +45,7 @@ func (s *Service) RecordCallEvent(ctx context.Context, ws *store.Workspace, ev c
 			caller = &n
 		}
 	}
+	ctx = withDispatch(ctx) // its autoreply is sent in-process after the commit (dispatch.go)
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		*res = CallResult{}
 		tn, err := tx.TrackingNumberByNumber(ctx, ws.ID, to)

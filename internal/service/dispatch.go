@@ -16,40 +16,31 @@ import (
 // In-process dispatch: right after the transaction that queued an
 // autoreply commits, the process that committed it sends it, without
 // waiting for the queue to poll (on SQLite River only polls; on PostgreSQL
-// LISTEN wakes it, but a fetch still costs a round of queries). The River
-// job inserted in that transaction stays the durable backstop: if this
-// process dies, or the dispatch is full, the job sends the message.
+// LISTEN wakes it, but a fetch still costs a round of queries).
+//
+// The River job inserted in that transaction stays the durable backstop,
+// but it is inserted scheduled --rescue-after ahead: the queue leaves it
+// alone while the dispatch works. When the dispatch ends with the message
+// sent or refused, it deletes the job; when it fails transiently, or cannot
+// take the message (full, stopped), it makes the job available at once and
+// the queue's retries take over. If the process dies, the job becomes
+// available after --rescue-after and sends the message: the same window,
+// and the same at-least-once caveat, as River's rescue of a job whose
+// process died mid-send.
 //
 // Exactly once: both paths claim the message atomically from queued
-// (store.ClaimQueued); only the winner sends. A job that finds the message
-// sending with no error, claimed less than dispatchLease ago, is snoozed:
-// the dispatch may be sending it right now. A dispatch that fails
-// transiently records the attempt's error, which hands the message to the
-// job (its retry sends it); one that is rejected outright refunds it as the
-// job would. A dispatch that died mid-send (its process did) leaves the
-// message sending without an error: after dispatchLease the job sends it
-// again, the same at-least-once window as a job whose process died.
+// (store.ClaimQueued); only the winner sends.
 
-const (
-	dispatchSendTimeout = 30 * time.Second
-	// dispatchLease outlasts a dispatch: its send (dispatchSendTimeout)
-	// and the recording of an acceptance (recordAccepted, up to 2 min).
-	dispatchLease = dispatchSendTimeout + 2*time.Minute + 30*time.Second
-	snoozeStep    = time.Second
-)
+// dispatchKey marks a context whose transaction's send jobs the dispatch will send.
+type dispatchKey struct{}
 
-// dispatchHolds says how long a job should wait before looking at m again
-// because the in-process dispatch may be sending it (0: go ahead).
-func dispatchHolds(m *store.Message, now time.Time) time.Duration {
-	if m.Status != string(sms.StatusSending) || m.Error != nil {
-		return 0
-	}
-	left := dispatchLease - now.Sub(m.UpdatedAt)
-	if left <= 0 {
-		return 0
-	}
-	return min(left, snoozeStep)
+func withDispatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, dispatchKey{}, true)
 }
+
+// claimLostSnooze is how long a job waits when the dispatch claimed its
+// message first (it only can if the job ran early): longer than a send.
+const claimLostSnooze = time.Minute
 
 // claimForJob claims m for the queue's job: from queued atomically (the
 // dispatch may claim it at the same moment), or again after a failed attempt.
@@ -61,7 +52,7 @@ func (s *Service) claimForJob(ctx context.Context, m *store.Message) error {
 			return fmt.Errorf("error claiming message: %w", err)
 		}
 		if !claimed {
-			return river.JobSnooze(snoozeStep) // the dispatch took it: look again later
+			return river.JobSnooze(claimLostSnooze) // the dispatch took it: look again once it is done
 		}
 		return nil
 	}
@@ -72,39 +63,48 @@ func (s *Service) claimForJob(ctx context.Context, m *store.Message) error {
 }
 
 // SendNow is the in-process dispatch of one queued message: it sends it if
-// it can claim it, and otherwise leaves it to the queue's job. It says
-// whether the message was handed to the provider (the job has nothing
-// left to do).
-func (s *Service) SendNow(ctx context.Context, messageID string) bool {
+// it can claim it. It says whether the message has reached its end (sent,
+// or refused and refunded): its send job has nothing left to do. Otherwise
+// the job must run.
+func (s *Service) SendNow(ctx context.Context, messageID string) (done bool) {
 	q := s.DB.Q()
 	m, err := q.GetMessage(ctx, messageID)
-	if err != nil || m.Status != string(sms.StatusQueued) {
+	if err != nil {
 		return false
+	}
+	if m.Status != string(sms.StatusQueued) {
+		return m.Status != string(sms.StatusSending)
 	}
 	provider, err := s.Providers.For(ctx, m.WorkspaceID, m.Provider)
 	if err != nil && !errors.Is(err, ErrNotConfigured) {
-		return false // the job will try
+		return false
 	}
 	claimed, err := q.ClaimQueued(ctx, m.ID)
 	if err != nil || !claimed {
 		return false
 	}
 	if provider == nil {
-		_ = s.reject(ctx, m, &sms.SendError{Permanent: true, Message: "the SMS provider is not configured"})
-		return false
+		err = s.reject(ctx, m, &sms.SendError{Permanent: true, Message: "the SMS provider is not configured"})
+	} else {
+		err = s.deliver(ctx, m, provider, false)
 	}
-	return s.deliver(ctx, m, provider, false) == nil
+	var cancel *river.JobCancelError
+	return err == nil || errors.As(err, &cancel) // sent (or accepted), or refused: never again
 }
 
 // dispatcher runs SendNow on a few goroutines for messages handed to it
 // after their transaction committed.
 type dispatcher struct {
-	s         *Service
-	ch        chan dispatchItem
-	n         int
-	wg        sync.WaitGroup
-	once      sync.Once
+	s       *Service
+	ch      chan dispatchItem
+	n       int
+	timeout time.Duration // of one send
+	hold    time.Duration // the job waits this long for the dispatch (--rescue-after)
+	wg      sync.WaitGroup
+	once    sync.Once
+
 	deleteJob func(context.Context, int64) error
+	retryJob  func(context.Context, int64) error
 
 	mu   sync.Mutex
 	jobs map[string]int64 // message id → its send job, from insertion to dispatch
@@ -116,11 +116,12 @@ type dispatchItem struct {
 }
 
 // maxPendingJobs bounds the message → job map (entries of transactions
-// that rolled back, or of messages never dispatched, are dropped with it).
+// that rolled back are dropped with it; their jobs rolled back too).
 const maxPendingJobs = 20_000
 
-func newDispatcher(s *Service, workers int, deleteJob func(context.Context, int64) error) *dispatcher {
-	return &dispatcher{s: s, ch: make(chan dispatchItem, 4096), n: max(workers, 1), deleteJob: deleteJob, jobs: map[string]int64{}}
+func newDispatcher(s *Service, cfg QueueConfig) *dispatcher {
+	return &dispatcher{s: s, ch: make(chan dispatchItem, 4096), n: max(cfg.Workers, 1), timeout: cfg.JobTimeout,
+		hold: cfg.RescueAfter, jobs: map[string]int64{}}
 }
 
 // inserted notes the send job of a message (in its still open transaction).
@@ -140,16 +141,29 @@ func (d *dispatcher) start() {
 		go func() {
 			defer d.wg.Done()
 			for it := range d.ch {
-				ctx, cancel := context.WithTimeout(context.Background(), dispatchSendTimeout)
-				if d.s.SendNow(ctx, it.messageID) && it.jobID != 0 && d.deleteJob != nil {
-					// Sent: the backstop job would only find it sent. Delete
-					// it unless the queue is running it (it then finds the
-					// message sent and completes).
-					_ = d.deleteJob(ctx, it.jobID)
-				}
+				ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+				done := d.s.SendNow(ctx, it.messageID)
 				cancel()
+				d.settleJob(it.jobID, done)
 			}
 		}()
+	}
+}
+
+// settleJob deletes a job whose message is done (the queue is not running
+// it: it is scheduled), or makes it available at once.
+func (d *dispatcher) settleJob(jobID int64, done bool) {
+	if jobID == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if done {
+		_ = d.deleteJob(ctx, jobID) // failing, the job runs later and finds the message done
+		return
+	}
+	if err := d.retryJob(ctx, jobID); err != nil {
+		d.s.Log.Warn("could not hand a message back to the queue; it goes out after --rescue-after", "job", jobID, "err", err)
 	}
 }
 
@@ -164,28 +178,42 @@ func (d *dispatcher) stop(ctx context.Context) {
 	}
 }
 
-// offer hands a committed message to the dispatch, if it has room and runs.
-func (d *dispatcher) offer(id string) (ok bool) {
+// offer hands a committed message to the dispatch; when it has no room or
+// has stopped, the message's job is made available to the queue at once.
+func (d *dispatcher) offer(id string) {
+	d.mu.Lock()
+	jobID, ok := d.jobs[id]
+	delete(d.jobs, id)
+	d.mu.Unlock()
+	if !ok {
+		return // not inserted for the dispatch: the queue has it
+	}
+	if !d.tryOffer(dispatchItem{messageID: id, jobID: jobID}) {
+		d.settleJob(jobID, false)
+	}
+}
+
+func (d *dispatcher) tryOffer(it dispatchItem) (ok bool) {
 	defer func() {
-		if recover() != nil { // stopped: the queue's job will send it
+		if recover() != nil { // stopped
 			ok = false
 		}
 	}()
-	d.mu.Lock()
-	jobID := d.jobs[id]
-	delete(d.jobs, id)
-	d.mu.Unlock()
 	select {
-	case d.ch <- dispatchItem{messageID: id, jobID: jobID}:
+	case d.ch <- it:
 		return true
 	default:
 		return false
 	}
 }
 
-// Dispatcher is a queue that can send a committed message at once.
-type Dispatcher interface {
-	Dispatch(messageID string)
+// insertOpts are the send job's options: held back for the dispatch when
+// the transaction is one whose messages will be dispatched.
+func (q *RiverQueue) insertOpts(ctx context.Context) *river.InsertOpts {
+	if q.fast == nil || !q.started.Load() || ctx.Value(dispatchKey{}) == nil {
+		return nil
+	}
+	return &river.InsertOpts{ScheduledAt: time.Now().Add(q.fast.hold)}
 }
 
 func (q *RiverQueue) deleteJob(ctx context.Context, id int64) error {
@@ -193,10 +221,19 @@ func (q *RiverQueue) deleteJob(ctx context.Context, id int64) error {
 	return err
 }
 
-// Dispatch offers a committed message to the in-process dispatch (only
-// once the queue has started: without workers nothing is sent).
+func (q *RiverQueue) retryJob(ctx context.Context, id int64) error {
+	_, err := q.inserter.JobRetry(ctx, id)
+	return err
+}
+
+// Dispatcher is a queue that can send a committed message at once.
+type Dispatcher interface {
+	Dispatch(messageID string)
+}
+
+// Dispatch offers a committed message to the in-process dispatch.
 func (q *RiverQueue) Dispatch(messageID string) {
-	if q.fast != nil && q.started.Load() {
+	if q.fast != nil {
 		q.fast.offer(messageID)
 	}
 }

@@ -93,8 +93,9 @@ type RiverQueue struct {
 
 // EnqueueSend inserts the send job in the caller's transaction.
 func (q *RiverQueue) EnqueueSend(ctx context.Context, tx *store.Tx, messageID string) error {
-	res, err := q.inserter.InsertTx(ctx, tx.Tx, SendArgs{MessageID: messageID}, nil)
-	if err == nil && q.fast != nil && q.started.Load() && res != nil && res.Job != nil {
+	opts := q.insertOpts(ctx) // held back for the in-process dispatch (dispatch.go)
+	res, err := q.inserter.InsertTx(ctx, tx.Tx, SendArgs{MessageID: messageID}, opts)
+	if err == nil && opts != nil && res != nil && res.Job != nil {
 		q.fast.inserted(messageID, res.Job.ID)
 	}
 	return err
@@ -152,7 +153,8 @@ func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueu
 			return nil, err
 		}
 		q := &RiverQueue{inserter: client, start: client.Start, stop: client.Stop}
-		q.fast = newDispatcher(s, cfg.Workers, q.deleteJob)
+		q.fast = newDispatcher(s, cfg)
+		q.fast.deleteJob, q.fast.retryJob = q.deleteJob, q.retryJob
 		return q, nil
 	}
 	// Same settings on both clients: an inserted job takes its MaxAttempts
@@ -176,7 +178,8 @@ func NewRiverQueue(ctx context.Context, s *Service, cfg QueueConfig) (*RiverQueu
 		return err
 	}
 	q := &RiverQueue{inserter: inserter, start: worker.Start, stop: stop}
-	q.fast = newDispatcher(s, cfg.Workers, q.deleteJob)
+	q.fast = newDispatcher(s, cfg)
+	q.fast.deleteJob, q.fast.retryJob = q.deleteJob, q.retryJob
 	return q, nil
 }
 
@@ -261,9 +264,6 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 	}
 	if m.Status != string(sms.StatusQueued) && m.Status != string(sms.StatusSending) {
 		return nil // already handed over (a repeated job); never send twice
-	}
-	if wait := dispatchHolds(m, s.DB.Now()); wait > 0 && !claimedBeforeStart(s, m) {
-		return river.JobSnooze(wait) // the in-process dispatch is sending it (dispatch.go)
 	}
 	if wait := providerHold(m.ID); wait > 0 {
 		return river.JobSnooze(wait) // the provider's Retry-After (holds.go)
