@@ -4,7 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/textback/textback/internal/store"
 )
 
 // providerHolds maps a message id to the time before which no attempt of
@@ -28,15 +27,4 @@ func providerHold(id string) time.Duration {
 		return 0
 	}
 	return left
-}
-
-// processStart is when this process started.
-var processStart = time.Now()
-
-// claimedBeforeStart reports whether a sending message was claimed before
-// this process started, on SQLite, where one process serves a database: the
-// process that claimed it is dead, so no dispatch lease holds (after a
-// kill -9 the job re-sends it at once instead of after dispatchLease).
-func claimedBeforeStart(s *Service, m *store.Message) bool {
-	return s.DB.Dialect.Name == "sqlite" && m.UpdatedAt.Before(processStart)
 }
