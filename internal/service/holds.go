@@ -3,7 +3,6 @@ package service
 import (
 	"sync"
 	"time"
-
 )
 
 // providerHolds maps a message id to the time before which no attempt of
