@@ -146,14 +146,15 @@ func (b *bind) connect() (*session, error) {
 
 // dial connects with a timeout, and bounds the bind exchange too (gosmpp
 // waits for bind_resp without one); the session's own read and write
-// timeouts replace the deadline afterwards.
+// timeouts replace the deadline afterwards. What the SMSC sends goes
+// through guardConn.
 func (b *bind) dial(addr string) (net.Conn, error) {
 	c, err := (&net.Dialer{Timeout: b.opts.DialTimeout}).Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	_ = c.SetDeadline(time.Now().Add(b.opts.DialTimeout))
-	return c, nil
+	return &guardConn{Conn: c, log: b.log}, nil
 }
 
 // close unbinds and stops reconnecting; it waits for the bind's goroutines.

@@ -1,7 +1,6 @@
 package smpp
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/linxGnu/gosmpp/data"
@@ -37,7 +36,7 @@ func FuzzDeliverSM(f *testing.F) {
 	f.Add(deliverSM(0x00, "Arrêt 😀", data.UCS2))
 	f.Add(deliverSM(0x00, "", data.GSM7BIT, pdu.Field{Tag: pdu.TagMessagePayload, Data: []byte("STOP")}))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p, err := pdu.Parse(bytes.NewReader(raw))
+		p, err := parsePDU(raw) // the bind's reader drops what makes gosmpp's parser panic (guard.go)
 		if err != nil {
 			return
 		}

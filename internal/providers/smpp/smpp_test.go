@@ -321,3 +321,20 @@ func TestEnquireLink(t *testing.T) {
 	srv, _, _ := setup(t, smpp.Account{}, o)
 	waitFor(t, "enquire_link", func() bool { return srv.EnquireLinks() >= 2 })
 }
+
+// TestPDUThatPanicsTheParserIsDropped: gosmpp v0.3.1's parser panics on a
+// query_sm with optional parameters, in its read goroutine, which would stop
+// the process. The bind drops such a PDU and keeps working.
+func TestPDUThatPanicsTheParserIsDropped(t *testing.T) {
+	srv, h, m := setup(t, smpp.Account{}, fast())
+	waitFor(t, "the bind", func() bool { return srv.Connections() == 1 })
+	// query_sm (0x00000003), a body of garbage, then a TLV: found by FuzzDeliverSM.
+	poison := []byte("\x00\x00\x000\x00\x00\x00\x030000000000\x0000000000\x0000\xe800000000000000000")
+	srv.WriteRaw(poison)
+	srv.Deliver(smpptest.MO("14155550123", "18005550100", "STOP"))
+	waitFor(t, "the inbound SMS after the bad PDU", func() bool { return len(h.Incomings()) == 1 })
+	if _, bound, _ := m.Bound("ws1"); !bound || srv.Connections() != 1 || len(srv.Binds()) != 1 {
+		t.Errorf("after the bad PDU: bound %v, %d connections, %d binds; want the first bind still up", bound, srv.Connections(), len(srv.Binds()))
+	}
+	send(t, m, "after", "still sending")
+}

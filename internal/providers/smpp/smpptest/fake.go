@@ -237,6 +237,22 @@ func (s *Server) write(c *conn, p pdu.PDU) {
 	_, _ = c.c.Write(buf.Bytes())
 }
 
+// WriteRaw sends bytes as they are on every connection (a PDU a real SMSC
+// would not send, say).
+func (s *Server) WriteRaw(b []byte) {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		_, _ = c.c.Write(b)
+		c.mu.Unlock()
+	}
+}
+
 // Drop closes every connection, as an SMSC restart would.
 func (s *Server) Drop() {
 	s.mu.Lock()
