@@ -233,7 +233,21 @@ func (b *bind) answer(seq int32, r result) {
 }
 
 // onPDU handles every PDU the SMSC sends; the PDU it returns is written back.
-func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
+// It runs on gosmpp's read goroutine, where a panic would stop the process:
+// a panic while handling a deliver_sm answers it with a temporary error.
+func (b *bind) onPDU(p pdu.PDU) (resp pdu.PDU, closeBind bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("smpp: handling a PDU from the SMSC panicked", "panic", fmt.Sprint(r))
+			resp, closeBind = nil, false
+			if d, ok := p.(*pdu.DeliverSM); ok {
+				if dr, ok := d.GetResponse().(*pdu.DeliverSMResp); ok {
+					dr.CommandStatus = data.ESME_RX_T_APPN
+					resp = dr
+				}
+			}
+		}
+	}()
 	switch p := p.(type) {
 	case *pdu.SubmitSMResp, *pdu.GenericNack:
 		b.answer(p.GetSequenceNumber(), result{p: p})

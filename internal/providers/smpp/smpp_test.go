@@ -23,6 +23,7 @@ type handler struct {
 	incoming []smpp.Incoming
 	found    func(r smpp.Receipt) bool
 	inErr    error
+	inPanic  bool
 }
 
 func (h *handler) Receipt(_ context.Context, key string, r smpp.Receipt) (bool, error) {
@@ -39,6 +40,9 @@ func (h *handler) Incoming(_ context.Context, key string, in smpp.Incoming) erro
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.incoming = append(h.incoming, in)
+	if h.inPanic {
+		panic("handler bug")
+	}
 	return h.inErr
 }
 
@@ -207,6 +211,16 @@ func TestInboundSMS(t *testing.T) {
 	waitFor(t, "deliver_sm_resp", func() bool { return len(srv.DeliverResps()) == 2 })
 	if st := srv.DeliverResps()[1]; st != 0x64 {
 		t.Errorf("deliver_sm_resp status %#x, want ESME_RX_T_APPN (0x64)", st)
+	}
+
+	// A bug that panics while handling it: the same answer, and the bind lives on.
+	h.mu.Lock()
+	h.inErr, h.inPanic = nil, true
+	h.mu.Unlock()
+	srv.Deliver(smpptest.MO("14155550123", "18005550100", "STOP"))
+	waitFor(t, "deliver_sm_resp", func() bool { return len(srv.DeliverResps()) == 3 })
+	if st := srv.DeliverResps()[2]; st != 0x64 || srv.Connections() != 1 {
+		t.Errorf("after a panic: deliver_sm_resp status %#x, %d connections; want 0x64 on the same bind", st, srv.Connections())
 	}
 }
 
