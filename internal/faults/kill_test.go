@@ -101,10 +101,9 @@ func TestKillDuringLoad(t *testing.T) {
 	}
 	wg.Wait()
 	<-killed
-	// On PostgreSQL (replicas) a message the dead process's in-process
-	// dispatch had claimed is re-sent once its dispatch lease (3.5 min)
-	// ends: no replica can tell a dead dispatch from a slow one. On
-	// SQLite (one process) the restarted process re-sends it at once.
+	// A message the dead process had claimed is re-sent by its backstop
+	// job after --rescue-after (4 s here); PostgreSQL gets more room, its
+	// pass running beside other packages.
 	within := time.Minute
 	if apptest.Database() == "postgres" {
 		within = 5 * time.Minute
@@ -142,8 +141,9 @@ func TestKillDuringLoad(t *testing.T) {
 			t.Errorf("call %s: the provider never got its SMS", c.id)
 		case len(got) > 1:
 			// Allowed only for a send in flight at the kill: accepted by the
-			// provider before it, never recorded, sent again after rescue.
-			if got[0].ReceivedAt.Before(killTime) && got[1].ReceivedAt.After(killTime) && m.attempts > 1 {
+			// provider before it, never recorded (the stored provider id is
+			// the second copy's), sent again after the restart.
+			if len(got) == 2 && got[0].ReceivedAt.Before(killTime) && got[1].ReceivedAt.After(killTime) && m.providerID == got[1].Sid {
 				window++
 			} else {
 				doubledOutside++
