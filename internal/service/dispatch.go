@@ -56,6 +56,12 @@ func (s *Service) claimForJob(ctx context.Context, m *store.Message) error {
 		}
 		return nil
 	}
+	// "sending": a process stopped mid-send, or this process is still
+	// sending it or recording the provider's answer (the database may have
+	// been away). Only the first is resumed here.
+	if _, busy := s.delivering.Load(m.ID); busy {
+		return river.JobSnooze(claimLostSnooze)
+	}
 	if err := q.MarkSending(ctx, m.ID); err != nil {
 		return fmt.Errorf("error marking message sending: %w", err)
 	}

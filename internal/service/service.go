@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/textback/textback/internal/store"
@@ -48,6 +49,11 @@ type Service struct {
 	PublicURL string // e.g. https://textback.example.com, no trailing slash
 	Log       *slog.Logger
 	Metrics   *Metrics
+
+	// delivering holds the ids of the messages this process is handing to
+	// a provider right now, until the outcome is recorded: a send job that
+	// finds one of them "sending" must not resume it (dispatch.go).
+	delivering sync.Map
 }
 
 func (s *Service) now() time.Time { return s.DB.Now().UTC() }

@@ -284,6 +284,8 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 // deliver hands a claimed message (status sending) to its provider and
 // records the outcome; the queue's job and the in-process dispatch share it.
 func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Provider, lastAttempt bool) error {
+	s.delivering.Store(m.ID, struct{}{})
+	defer s.delivering.Delete(m.ID)
 	q := s.DB.Q()
 	req := sms.SendRequest{MessageID: m.ID, WorkspaceID: m.WorkspaceID, From: m.From, To: m.To, Body: m.Body}
 	if m.Provider == ProviderTwilio && s.PublicURL != "" {
