@@ -116,7 +116,7 @@ func (s *Server) putKannel(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 // verifyKannel checks the token of a Kannel callback: Kannel cannot sign,
 // so the URLs textback gives it carry a secret of the workspace's.
 func (s *Server) verifyKannel(w http.ResponseWriter, r *http.Request) (*store.Workspace, bool) {
-	ws, err := s.Svc.DB.Q().GetWorkspace(r.Context(), r.PathValue("workspace_id"))
+	ws, err := s.Svc.DB.R().GetWorkspace(r.Context(), r.PathValue("workspace_id"))
 	if err == nil && kannel.CheckToken(r.URL.Query().Get("token"), ws.WebhookSecret, ws.ID) {
 		return ws, true
 	}

@@ -39,7 +39,7 @@ func (s *Server) webhookError(w http.ResponseWriter, r *http.Request, err error)
 
 // verifyTwilio checks the signature with the workspace's Twilio auth token.
 func (s *Server) verifyTwilio(r *http.Request) (*store.Workspace, url.Values, error) {
-	ws, err := s.Svc.DB.Q().GetWorkspace(r.Context(), r.PathValue("workspace_id"))
+	ws, err := s.Svc.DB.R().GetWorkspace(r.Context(), r.PathValue("workspace_id"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +195,7 @@ func (s *Server) twilioIncomingMessage(w http.ResponseWriter, r *http.Request) {
 
 // genericCallEvent takes a PBX's JSON call event, signed or with the bearer token.
 func (s *Server) genericCallEvent(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.Svc.DB.Q().GetWorkspace(r.Context(), r.PathValue("workspace_id"))
+	ws, err := s.Svc.DB.R().GetWorkspace(r.Context(), r.PathValue("workspace_id"))
 	if err != nil {
 		s.webhookError(w, r, err)
 		return

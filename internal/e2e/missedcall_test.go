@@ -79,6 +79,15 @@ func TestMissedCallViaDialActionSendsOneSMS(t *testing.T) {
 	if b := e.Balance(); b != 96 {
 		t.Errorf("balance %d, want 96", b)
 	}
+	// The in-process dispatch sent it and deleted its backstop job with the
+	// acceptance: nothing is left for the queue to run later.
+	var jobs int
+	if err := e.App.DB.SQL.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM river_job").Scan(&jobs); err != nil {
+		t.Fatal(err)
+	}
+	if jobs != 0 {
+		t.Errorf("%d send jobs left after the SMS was sent, want 0", jobs)
+	}
 
 	// Twilio reports delivery; a late "sent" does not move it back.
 	cb := e.TwilioPath("message-status") + "?message_id=" + ar["message_id"].(string)

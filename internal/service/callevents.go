@@ -46,7 +46,9 @@ func (s *Service) RecordCallEvent(ctx context.Context, ws *store.Workspace, ev c
 		}
 	}
 	ctx = withDispatch(ctx) // its autoreply is sent in-process after the commit (dispatch.go)
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+	// Committed with other webhooks' events when several arrive together
+	// (group commit, store/group.go); the answer waits for the commit.
+	err := s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		*res = CallResult{}
 		tn, err := tx.TrackingNumberByNumber(ctx, ws.ID, to)
 		switch {

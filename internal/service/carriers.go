@@ -346,7 +346,7 @@ func decodeKannel(ps *store.ProviderSettings) (*KannelSettings, error) {
 
 // SMPPSettings returns a workspace's SMPP account, or ErrNotFound.
 func (s *Service) SMPPSettings(ctx context.Context, workspaceID string) (*SMPPSettings, error) {
-	ps, err := s.DB.Q().GetProviderSettings(ctx, workspaceID, ProviderSMPP)
+	ps, err := s.DB.R().GetProviderSettings(ctx, workspaceID, ProviderSMPP)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +355,7 @@ func (s *Service) SMPPSettings(ctx context.Context, workspaceID string) (*SMPPSe
 
 // KannelSettings returns a workspace's Kannel gateway, or ErrNotFound.
 func (s *Service) KannelSettings(ctx context.Context, workspaceID string) (*KannelSettings, error) {
-	ps, err := s.DB.Q().GetProviderSettings(ctx, workspaceID, ProviderKannel)
+	ps, err := s.DB.R().GetProviderSettings(ctx, workspaceID, ProviderKannel)
 	if err != nil {
 		return nil, err
 	}

@@ -71,31 +71,35 @@ func (s *Service) claimForJob(ctx context.Context, m *store.Message) error {
 // SendNow is the in-process dispatch of one queued message: it sends it if
 // it can claim it. It says whether the message has reached its end (sent,
 // or refused and refunded): its send job has nothing left to do. Otherwise
-// the job must run.
-func (s *Service) SendNow(ctx context.Context, messageID string) (done bool) {
-	q := s.DB.Q()
-	m, err := q.GetMessage(ctx, messageID)
+// the job must run. jobDeleted says the job (jobID) was deleted with the
+// provider's acceptance.
+func (s *Service) SendNow(ctx context.Context, messageID string, jobID int64) (done, jobDeleted bool) {
+	m, err := s.DB.R().GetMessage(ctx, messageID)
 	if err != nil {
-		return false
+		return false, false
 	}
 	if m.Status != string(sms.StatusQueued) {
-		return m.Status != string(sms.StatusSending)
+		return m.Status != string(sms.StatusSending), false
 	}
 	provider, err := s.Providers.For(ctx, m.WorkspaceID, m.Provider)
 	if err != nil && !errors.Is(err, ErrNotConfigured) {
-		return false
+		return false, false
 	}
-	claimed, err := q.ClaimQueued(ctx, m.ID)
+	var claimed bool
+	err = s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		claimed, err = tx.ClaimQueued(ctx, m.ID) // committed with other sends' claims when they come together
+		return err
+	})
 	if err != nil || !claimed {
-		return false
+		return false, false
 	}
 	if provider == nil {
 		err = s.reject(ctx, m, &sms.SendError{Permanent: true, Message: "the SMS provider is not configured"})
 	} else {
-		err = s.deliver(ctx, m, provider, false)
+		jobDeleted, err = s.deliver(ctx, m, provider, false, jobID)
 	}
 	var cancel *river.JobCancelError
-	return err == nil || errors.As(err, &cancel) // sent (or accepted), or refused: never again
+	return err == nil || errors.As(err, &cancel), jobDeleted // sent (or accepted), or refused: never again
 }
 
 // dispatcher runs SendNow on a few goroutines for messages handed to it
@@ -148,9 +152,11 @@ func (d *dispatcher) start() {
 			defer d.wg.Done()
 			for it := range d.ch {
 				ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
-				done := d.s.SendNow(ctx, it.messageID)
+				done, deleted := d.s.SendNow(ctx, it.messageID, it.jobID)
 				cancel()
-				d.settleJob(it.jobID, done)
+				if !deleted {
+					d.settleJob(it.jobID, done)
+				}
 			}
 		}()
 	}
@@ -224,6 +230,12 @@ func (q *RiverQueue) insertOpts(ctx context.Context) *river.InsertOpts {
 
 func (q *RiverQueue) deleteJob(ctx context.Context, id int64) error {
 	_, err := q.inserter.JobDelete(ctx, id)
+	return err
+}
+
+// DeleteJobTx deletes a job in a store transaction (txJobDeleter).
+func (q *RiverQueue) DeleteJobTx(ctx context.Context, tx *store.Tx, id int64) error {
+	_, err := q.inserter.JobDeleteTx(ctx, tx.Tx, id)
 	return err
 }
 

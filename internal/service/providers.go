@@ -67,7 +67,7 @@ func (p *Providers) For(ctx context.Context, workspaceID, name string) (sms.Prov
 }
 
 func (p *Providers) twilioFor(ctx context.Context, workspaceID string) (sms.Provider, error) {
-	ps, err := p.DB.Q().GetProviderSettings(ctx, workspaceID, ProviderTwilio)
+	ps, err := p.DB.R().GetProviderSettings(ctx, workspaceID, ProviderTwilio)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: add the Twilio account SID and auth token in Calls → Settings", ErrNotConfigured)
 	}
@@ -109,7 +109,7 @@ func decodeTwilio(ps *store.ProviderSettings) (*TwilioSettings, error) {
 
 // TwilioSettings returns a workspace's Twilio account, or ErrNotFound.
 func (s *Service) TwilioSettings(ctx context.Context, workspaceID string) (*TwilioSettings, error) {
-	ps, err := s.DB.Q().GetProviderSettings(ctx, workspaceID, ProviderTwilio)
+	ps, err := s.DB.R().GetProviderSettings(ctx, workspaceID, ProviderTwilio)
 	if err != nil {
 		return nil, err
 	}

@@ -257,8 +257,7 @@ func (w *sendWorker) NextRetry(job *river.Job[SendArgs]) time.Time {
 // Send hands a queued message to its provider once. It is called by the
 // queue; lastAttempt says a transient failure now ends the message.
 func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) error {
-	q := s.DB.Q()
-	m, err := q.GetMessage(ctx, messageID)
+	m, err := s.DB.R().GetMessage(ctx, messageID)
 	if err != nil {
 		return fmt.Errorf("error loading message %s: %w", messageID, err)
 	}
@@ -278,12 +277,16 @@ func (s *Service) Send(ctx context.Context, messageID string, lastAttempt bool) 
 	if err := s.claimForJob(ctx, m); err != nil {
 		return err
 	}
-	return s.deliver(ctx, m, provider, lastAttempt)
+	_, err = s.deliver(ctx, m, provider, lastAttempt, 0)
+	return err
 }
 
 // deliver hands a claimed message (status sending) to its provider and
 // records the outcome; the queue's job and the in-process dispatch share it.
-func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Provider, lastAttempt bool) error {
+// jobID, when not 0, is the send job held back for the in-process dispatch:
+// it is deleted in the transaction that records the provider's acceptance
+// (one commit fewer per SMS), and jobDeleted says it was.
+func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Provider, lastAttempt bool, jobID int64) (jobDeleted bool, err error) {
 	s.delivering.Store(m.ID, struct{}{})
 	defer s.delivering.Delete(m.ID)
 	q := s.DB.Q()
@@ -301,11 +304,12 @@ func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Pr
 		if status.Rank() < sms.StatusSent.Rank() {
 			status = sms.StatusSent
 		}
-		if err := s.recordAccepted(ctx, m.ID, res.ProviderMessageID, string(status)); err != nil {
+		jobDeleted, err := s.recordAccepted(ctx, m.ID, res.ProviderMessageID, string(status), jobID)
+		if err != nil {
 			// The provider has the message: do not return an error, a retry would send it twice.
 			s.Log.Error("message accepted by the provider but not recorded", "message", m.ID, "provider_message_id", res.ProviderMessageID, "err", err)
 		}
-		return nil
+		return jobDeleted, nil
 	}
 	se := sms.AsSendError(err)
 	// The attempt is over: record it even when the job's deadline cut the
@@ -314,21 +318,21 @@ func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Pr
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if se.Permanent {
-		return s.reject(ctx, m, se)
+		return false, s.reject(ctx, m, se)
 	}
 	s.Metrics.Sends.WithLabelValues(m.Provider, "retry").Inc()
 	if se.RetryAfter > 0 {
 		holdForProvider(m.ID, se.RetryAfter)
 	}
 	if err := q.MarkAttemptFailed(ctx, m.ID, se.Error(), se.MaybeSent); err != nil {
-		return err
+		return false, err
 	}
 	if !lastAttempt {
 		s.Log.Warn("sms send failed, will retry", "message", m.ID, "provider", m.Provider, "err", se.Error())
-		return se
+		return false, se
 	}
 	s.Metrics.Sends.WithLabelValues(m.Provider, "failed").Inc()
-	return s.giveUp(ctx, m.ID, se)
+	return false, s.giveUp(ctx, m.ID, se)
 }
 
 // recordAccepted records that the provider took a message. The provider
@@ -336,23 +340,55 @@ func (s *Service) deliver(ctx context.Context, m *store.Message, provider sms.Pr
 // job's cancellation at shutdown) nor to a busy connection pool: it runs on
 // a context of its own and is tried a few times. Were it lost, the message
 // would stay "sending" with no provider id for its status reports.
-func (s *Service) recordAccepted(ctx context.Context, id, providerMessageID, status string) error {
+//
+// jobID, when not 0, is deleted in the same transaction (see deliver); if
+// that fails (the queue has started the job after all), the acceptance is
+// recorded on its own and the job, finding the message sent, does nothing.
+func (s *Service) recordAccepted(ctx context.Context, id, providerMessageID, status string, jobID int64) (jobDeleted bool, err error) {
 	// Tried until it succeeds or 2 minutes pass: a database that is down
 	// for a while (a PostgreSQL restart) must not leave the message
 	// "sending" for ever.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	deleter, _ := s.Queue.(txJobDeleter)
 	for try := 1; ; try++ {
-		err := s.DB.Q().MarkAccepted(ctx, id, providerMessageID, status)
-		if err == nil {
-			return nil
+		if jobID != 0 && deleter != nil {
+			errDelete := errors.New("job not deleted")
+			err = s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				if err := tx.MarkAccepted(ctx, id, providerMessageID, status); err != nil {
+					return err
+				}
+				if deleter.DeleteJobTx(ctx, tx, jobID) != nil {
+					return errDelete
+				}
+				return nil
+			})
+			if err == nil {
+				return true, nil
+			}
+			if errors.Is(err, errDelete) {
+				jobID = 0 // record the acceptance alone, at once
+				continue
+			}
+		} else {
+			err = s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				return tx.MarkAccepted(ctx, id, providerMessageID, status)
+			})
+			if err == nil {
+				return false, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return false, err
 		case <-time.After(min(time.Duration(try)*100*time.Millisecond, 2*time.Second)):
 		}
 	}
+}
+
+// txJobDeleter is a queue that can delete a job in a store transaction.
+type txJobDeleter interface {
+	DeleteJobTx(ctx context.Context, tx *store.Tx, id int64) error
 }
 
 // reject ends a message the provider refused outright: it was certainly not

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/textback/textback/internal/store"
@@ -14,14 +13,7 @@ import (
 // conditional balance update and the ledger entry, in a transaction.
 func BenchmarkApplyLedgerTx(b *testing.B) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db := openSQLite(b)
 	ws := &store.Workspace{ID: "ws_bench", Name: "Bench", TimeZone: "UTC", MonthlySMSLimit: 200, WebhookSecret: "s", WebhookToken: "t"}
 	if err := db.Q().CreateWorkspace(ctx, ws); err != nil {
 		b.Fatal(err)

@@ -52,7 +52,18 @@ type DB struct {
 	Now     func() time.Time
 
 	pgURL string // the connection URL, for PostgreSQL: the queue opens its own pgx pool on it
+
+	// read is SQLite's read-only pool (see R); nil on PostgreSQL.
+	read *sql.DB
+	// group commits the hot path's transactions together on SQLite
+	// (group.go); nil on PostgreSQL.
+	group *groupCommitter
 }
+
+// readConns is the size of SQLite's read-only pool. In WAL mode readers
+// never wait for the writer, so reads outside transactions do not queue
+// behind writes on the one read-write connection.
+const readConns = 4
 
 // Open connects to the database named by url: "sqlite:PATH" (or a bare
 // path) or "postgres://..." (also "postgresql://...").
@@ -79,11 +90,33 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		sqldb.Close()
 		return nil, explainOpen(path, err)
 	}
-	return &DB{SQL: sqldb, Dialect: sqliteDialect, Path: path, Now: time.Now}, nil
+	// The read-only pool: query_only makes any write on it fail, so a
+	// statement sent there by mistake cannot bypass the one writer.
+	readDSN := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
+	read, err := sql.Open(sqliteCachedDriver, readDSN)
+	if err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("error opening %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	read.SetConnMaxIdleTime(0)
+	read.SetConnMaxLifetime(0)
+	db := &DB{SQL: sqldb, Dialect: sqliteDialect, Path: path, Now: time.Now, read: read}
+	db.group = newGroupCommitter(db)
+	return db, nil
 }
 
-// Close closes the pool.
-func (db *DB) Close() error { return db.SQL.Close() }
+// Close closes the pools.
+func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
+	if db.read != nil {
+		db.read.Close()
+	}
+	return db.SQL.Close()
+}
 
 // Migrate applies textback's own migrations (River's are applied by the
 // queue). When several processes may start together, run it inside
@@ -140,6 +173,18 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 
 // Q returns the queries outside a transaction (each statement on its own).
 func (db *DB) Q() *Queries { return &Queries{q: db.SQL, d: &db.Dialect, now: db.now} }
+
+// R returns the queries for reads outside a transaction. On SQLite they
+// run on a read-only pool, so that the hot path's lookups (a webhook's
+// workspace and signing secret, a message about to be sent) do not wait
+// for the one read-write connection; they see every committed write. On
+// PostgreSQL it is Q. A write through R fails.
+func (db *DB) R() *Queries {
+	if db.read == nil {
+		return db.Q()
+	}
+	return &Queries{q: db.read, d: &db.Dialect, now: db.now}
+}
 
 func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
 

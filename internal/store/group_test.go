@@ -1,0 +1,131 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/textback/textback/internal/store"
+)
+
+// Callers that arrive together share one commit, and each keeps its own
+// answer: an error or a panic undoes that caller's writes only, a caller
+// gone before its turn never runs, and the rest is committed.
+func TestGroupCommitKeepsEachCallersAnswer(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	if _, err := db.SQL.ExecContext(ctx, "CREATE TABLE grp (n INTEGER PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(ctx context.Context, tx *store.Tx, n int) error {
+		_, err := tx.Tx.ExecContext(ctx, "INSERT INTO grp (n) VALUES ($1)", n)
+		return err
+	}
+
+	// Hold the one read-write connection so that the callers queue up.
+	release, held := make(chan struct{}), make(chan struct{})
+	go db.InTx(ctx, func(tx *store.Tx) error { close(held); <-release; return nil })
+	<-held
+
+	const callers = 30
+	errs := make([]error, callers)
+	panics := make([]any, callers)
+	gone, cancelGone := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var entered atomic.Int32
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { panics[i] = recover() }()
+			c := ctx
+			if i == 11 {
+				c = gone
+			}
+			entered.Add(1)
+			errs[i] = db.InGroupTx(c, func(ctx context.Context, tx *store.Tx) error {
+				if err := insert(ctx, tx, i); err != nil {
+					return err
+				}
+				switch {
+				case i == 7:
+					panic("bug in caller 7")
+				case i%3 == 0:
+					return fmt.Errorf("caller %d refuses", i)
+				}
+				return nil
+			})
+		}()
+	}
+	// While the connection is held the callers queue up (or are taken
+	// into the first batch, which waits for the connection too); none of
+	// their functions can run before the release. Then the 12th caller goes
+	// away: it must never run, whether it was queued or taken.
+	for entered.Load() < callers {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancelGone()
+	close(release)
+	wg.Wait()
+
+	var want []int
+	for i := range callers {
+		switch {
+		case i == 7:
+			if panics[i] != "bug in caller 7" {
+				t.Errorf("caller 7 got panic %v, want its own", panics[i])
+			}
+		case i == 11:
+			if !errors.Is(errs[i], context.Canceled) {
+				t.Errorf("the caller that went away got %v, want context.Canceled", errs[i])
+			}
+		case i%3 == 0:
+			if errs[i] == nil || errs[i].Error() != fmt.Sprintf("caller %d refuses", i) {
+				t.Errorf("caller %d got %v, want its own error", i, errs[i])
+			}
+		default:
+			if errs[i] != nil || panics[i] != nil {
+				t.Errorf("caller %d got %v / %v", i, errs[i], panics[i])
+			}
+			want = append(want, i)
+		}
+	}
+	rows, err := db.SQL.QueryContext(ctx, "SELECT n FROM grp ORDER BY n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	rows.Close()
+	if !slices.Equal(got, want) {
+		t.Errorf("committed rows %v, want %v", got, want)
+	}
+	st := db.GroupStats()
+	if st.Functions != int64(len(want)) || st.Largest < 2 || st.Commits >= st.Functions {
+		t.Errorf("group stats %+v: want %d functions in fewer commits", st, len(want))
+	}
+	t.Logf("%d callers: %d committed in %d commits (largest %d)", callers, st.Functions, st.Commits, st.Largest)
+}
+
+// After Close, InGroupTx fails at once and runs nothing.
+func TestGroupCommitAfterClose(t *testing.T) {
+	db := openSQLite(t)
+	db.Close()
+	ran := false
+	err := db.InGroupTx(context.Background(), func(ctx context.Context, tx *store.Tx) error { ran = true; return nil })
+	if err == nil || ran {
+		t.Fatalf("InGroupTx after Close: err %v, ran %v", err, ran)
+	}
+}
