@@ -43,6 +43,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db.Dialect.Name == "sqlite" {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "textback_db_group_commits_total",
+				Help: "SQLite: commits made by the group commit of the hot path's transactions."},
+				func() float64 { return float64(db.GroupStats().Commits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "textback_db_group_transactions_total",
+				Help: "SQLite: hot-path transactions committed by the group commit (divided by the commits: the mean batch)."},
+				func() float64 { return float64(db.GroupStats().Functions) }))
+	}
 	sim := simulated.New(1000)
 	svc := &service.Service{
 		DB:        db,

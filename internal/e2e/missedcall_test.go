@@ -358,3 +358,37 @@ func TestIncomingStartOptsBackIn(t *testing.T) {
 		t.Fatalf("after START the autoreply was %v", ar)
 	}
 }
+
+// On SQLite the hot path's transactions go through the group commit, and
+// /metrics says how many shared each commit.
+func TestGroupCommitMetrics(t *testing.T) {
+	e := ready(t)
+	if e.App.DB.Dialect.Name != "sqlite" {
+		t.Skip("group commit is SQLite's; PostgreSQL commits each transaction on its own connection")
+	}
+	for i := range 3 {
+		sid := fmt.Sprintf("CAmetrics%d", i)
+		if r := e.TwilioPost(e.TwilioPath("dial-status"), callForm(sid, fmt.Sprintf("+1415555020%d", i), "DialCallStatus", "busy")); r.Status != 200 {
+			t.Fatalf("dial action: %d %s", r.Status, r.Body)
+		}
+	}
+	e.Settle()
+	body := string(e.Do("GET", "/metrics", nil, nil).Body)
+	metric := func(name string) float64 {
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				return f
+			}
+		}
+		t.Fatalf("/metrics has no %s", name)
+		return 0
+	}
+	commits, txs := metric("textback_db_group_commits_total"), metric("textback_db_group_transactions_total")
+	// Each call: its event and its SMS's acceptance (and, sent by the
+	// in-process dispatch, its claim).
+	if txs < 6 || commits < 1 || commits > txs {
+		t.Errorf("group commit: %v transactions in %v commits, want at least 6 in 1..%v", txs, commits, txs)
+	}
+}
