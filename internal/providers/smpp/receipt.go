@@ -48,8 +48,10 @@ type parsedReceipt struct {
 // Status is "" for states that change nothing (unknown).
 func parseReceipt(d *pdu.DeliverSM) (r parsedReceipt, ok bool) {
 	text := string(rawText(d))
-	if f, found := d.OptionalParameters[pdu.TagReceiptedMessageID]; found && f.String() != "" {
-		r.IDs = append(r.IDs, strings.TrimSpace(f.String()))
+	if f, found := d.OptionalParameters[pdu.TagReceiptedMessageID]; found {
+		if id := strings.TrimSpace(f.String()); id != "" { // all blanks names no message
+			r.IDs = append(r.IDs, id)
+		}
 	}
 	if m := receiptID.FindStringSubmatch(text); m != nil {
 		r.IDs = appendNew(r.IDs, m[1])
