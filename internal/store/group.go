@@ -13,7 +13,8 @@ import (
 // rows it commits. InGroupTx lets the hot path's concurrent transactions
 // (the webhooks' call events, the sends' claims and acceptances) share
 // commits: one goroutine takes whatever is waiting, runs each caller's
-// function inside a SAVEPOINT of one transaction, and commits once.
+// function inside a SAVEPOINT of one transaction (a batch of one needs
+// none), and commits once.
 //
 // Each caller keeps the answer it would have had alone:
 //   - a function that returns an error (or panics) is rolled back to its
@@ -41,9 +42,8 @@ type groupCommitter struct {
 	done chan struct{}
 	once sync.Once
 
-	commits    atomic.Int64 // transactions committed by the group
-	grouped    atomic.Int64 // callers' functions committed in them
-	largestSet atomic.Int64 // the largest batch
+	commits atomic.Int64 // transactions committed by the group
+	grouped atomic.Int64 // callers' functions committed in them
 }
 
 type groupReq struct {
@@ -160,12 +160,23 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 			}
 		}
 	}
+	// A batch of one (no load) needs no savepoint: its failure rolls back
+	// the transaction, as InTx would.
+	savepoints := len(batch) > 1
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err // the caller is gone: its function never ran
 			continue
 		}
 		ctx := context.WithoutCancel(r.ctx)
+		if !savepoints {
+			if r.err, r.panic = call(ctx, r.fn, tx); r.err != nil || r.panic != nil {
+				_ = sqltx.Rollback()
+				return
+			}
+			ran = append(ran, r)
+			continue
+		}
 		if _, err := sqltx.ExecContext(ctx, "SAVEPOINT textback_group"); err != nil {
 			abort(fmt.Errorf("error starting transaction: %w", err))
 			return
@@ -187,6 +198,10 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 			ran = append(ran, r)
 		}
 	}
+	if len(ran) == 0 {
+		_ = sqltx.Rollback() // nothing to commit
+		return
+	}
 	if err := sqltx.Commit(); err != nil {
 		for _, r := range ran {
 			r.err = fmt.Errorf("error committing: %w", err)
@@ -195,12 +210,6 @@ func (g *groupCommitter) commit(batch []*groupReq) {
 	}
 	g.commits.Add(1)
 	g.grouped.Add(int64(len(ran)))
-	for n := int64(len(ran)); ; {
-		old := g.largestSet.Load()
-		if n <= old || g.largestSet.CompareAndSwap(old, n) {
-			break
-		}
-	}
 }
 
 // call runs fn, turning a panic into a value to re-panic in the caller.
@@ -217,7 +226,6 @@ func call(ctx context.Context, fn func(ctx context.Context, tx *Tx) error, tx *T
 type GroupStats struct {
 	Commits   int64 // transactions committed
 	Functions int64 // callers' functions committed in them
-	Largest   int64 // the most committed together
 }
 
 // GroupStats reports the group commit's counts (zero on PostgreSQL).
@@ -225,5 +233,5 @@ func (db *DB) GroupStats() GroupStats {
 	if db.group == nil {
 		return GroupStats{}
 	}
-	return GroupStats{Commits: db.group.commits.Load(), Functions: db.group.grouped.Load(), Largest: db.group.largestSet.Load()}
+	return GroupStats{Commits: db.group.commits.Load(), Functions: db.group.grouped.Load()}
 }
