@@ -351,32 +351,26 @@ func (s *Service) recordAccepted(ctx context.Context, id, providerMessageID, sta
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	deleter, _ := s.Queue.(txJobDeleter)
+	if deleter == nil {
+		jobID = 0
+	}
+	errDelete := errors.New("job not deleted")
 	for try := 1; ; try++ {
-		if jobID != 0 && deleter != nil {
-			errDelete := errors.New("job not deleted")
-			err = s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-				if err := tx.MarkAccepted(ctx, id, providerMessageID, status); err != nil {
-					return err
-				}
-				if deleter.DeleteJobTx(ctx, tx, jobID) != nil {
-					return errDelete
-				}
-				return nil
-			})
-			if err == nil {
-				return true, nil
+		err = s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.MarkAccepted(ctx, id, providerMessageID, status); err != nil {
+				return err
 			}
-			if errors.Is(err, errDelete) {
-				jobID = 0 // record the acceptance alone, at once
-				continue
+			if jobID != 0 && deleter.DeleteJobTx(ctx, tx, jobID) != nil {
+				return errDelete
 			}
-		} else {
-			err = s.DB.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-				return tx.MarkAccepted(ctx, id, providerMessageID, status)
-			})
-			if err == nil {
-				return false, nil
-			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			return jobID != 0, nil
+		case errors.Is(err, errDelete):
+			jobID = 0 // record the acceptance alone, at once
+			continue
 		}
 		select {
 		case <-ctx.Done():
